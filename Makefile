@@ -1,0 +1,56 @@
+# kubectl-rexec — see README.md. Two commands do everything on a fresh machine:
+#   make demo   build the plugin, start the embedded test cluster, open a recorded session, replay it
+#   make test   every test: unit, integration (upstream exec server code) and end-to-end (real cluster)
+
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+PKG      = github.com/kubectl-rexec/kubectl-rexec
+LDFLAGS  = -s -w -X $(PKG)/pkg/cmd.Version=$(VERSION) -X $(PKG)/pkg/cmd.Commit=$(COMMIT)
+BIN      = _output/bin/kubectl-rexec
+GO      ?= go
+
+.PHONY: build test test-fast unit e2e bench bench-e2e demo cluster-build cluster-up cluster-down vet fmt clean install
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/kubectl-rexec
+
+install:
+	$(GO) install -trimpath -ldflags '$(LDFLAGS)' ./cmd/kubectl-rexec
+
+vet:
+	@test -z "$$(gofmt -l cmd pkg internal test)" || (echo "gofmt needed:"; gofmt -l cmd pkg internal test; exit 1)
+	$(GO) vet ./...
+	cd test/cluster && $(GO) vet ./...
+
+# Fast tests: unit and integration against upstream exec server code, no cluster.
+test-fast unit: build
+	$(GO) test -count=1 ./...
+
+# Every test. This is what CI runs.
+test: vet unit e2e
+
+# End-to-end against a real kube-apiserver + etcd, with real kubectl beside ours.
+e2e: build cluster-build
+	cd test/cluster && REXEC_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 30m ./...
+
+cluster-build:
+	bash test/cluster/build.sh
+
+bench: build cluster-build
+	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 ./pkg/record/
+	bash test/bench/bench.sh
+
+demo: build cluster-build
+	bash test/demo.sh
+
+cluster-up: build cluster-build
+	cd test/cluster && $(GO) run ./cmd/rexec-cluster up
+
+cluster-down:
+	cd test/cluster && $(GO) run ./cmd/rexec-cluster down
+
+fmt:
+	gofmt -w cmd pkg internal test
+
+clean:
+	rm -rf _output dist

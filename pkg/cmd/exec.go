@@ -1,0 +1,163 @@
+package cmd
+
+import (
+	"context"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	kexec "k8s.io/kubectl/pkg/cmd/exec"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+	"k8s.io/kubectl/pkg/util/completion"
+	"k8s.io/kubectl/pkg/util/templates"
+
+	"github.com/kubectl-rexec/kubectl-rexec/pkg/session"
+)
+
+const defaultPodExecTimeout = 60 * time.Second
+
+var execExample = templates.Examples(`
+	# Open a recorded shell in mypod (first container, or the one the
+	# kubectl.kubernetes.io/default-container annotation names)
+	kubectl rexec -it mypod -- bash
+
+	# Run a command in a named container
+	kubectl rexec mypod -c ruby-container -- date
+
+	# Exec into the first pod of a deployment
+	kubectl rexec deploy/web -- ls /
+
+	# Reach a pod named like a subcommand
+	kubectl rexec pod/replay -- date
+
+	# Play a session back
+	kubectl rexec replay ~/.local/state/kubectl-rexec/recordings/FILE.cast.zst`)
+
+// execOptions wraps kubectl's own exec options: kubectl resolves the pod,
+// the container and the terminal; rexec supplies the executor that records.
+type execOptions struct {
+	*kexec.ExecOptions
+	configFlags *genericclioptions.ConfigFlags
+	recordDir   string
+}
+
+func newExecCmd(f cmdutil.Factory, configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &execOptions{
+		ExecOptions: &kexec.ExecOptions{StreamOptions: kexec.StreamOptions{IOStreams: streams}},
+		configFlags: configFlags,
+	}
+	cmd := &cobra.Command{
+		Use:                   "kubectl-rexec (POD | TYPE/NAME) [-c CONTAINER] [flags] -- COMMAND [args...]",
+		DisableFlagsInUseLine: true,
+		Short:                 "Execute a command in a container and record the session",
+		Long: "Execute a command in a container, exactly as kubectl exec does, and record every byte of the " +
+			"session (stdin, stdout, stderr, resizes, exit status, who and where) into a compressed, " +
+			"tamper-evident asciicast v3 recording.",
+		Example:           execExample,
+		Args:              cobra.ArbitraryArgs,
+		SilenceErrors:     true,
+		SilenceUsage:      true,
+		ValidArgsFunction: completion.PodResourceNameCompletionFunc(f),
+		Annotations:       map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl rexec"},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.run(f, cmd, args)
+		},
+	}
+	cmdutil.AddPodRunningTimeoutFlag(cmd, defaultPodExecTimeout)
+	cmdutil.AddJsonFilenameFlag(cmd.Flags(), &o.FilenameOptions.Filenames, "to use to exec into the resource")
+	cmdutil.AddContainerVarFlags(cmd, &o.ContainerName, o.ContainerName)
+	cmdutil.CheckErr(cmd.RegisterFlagCompletionFunc("container", completion.ContainerCompletionFunc(f)))
+	cmd.Flags().BoolVarP(&o.Stdin, "stdin", "i", o.Stdin, "Pass stdin to the container")
+	cmd.Flags().BoolVarP(&o.TTY, "tty", "t", o.TTY, "Stdin is a TTY")
+	cmd.Flags().BoolVarP(&o.Quiet, "quiet", "q", o.Quiet, "Only print output from the remote session")
+	cmd.Flags().StringVar(&o.recordDir, "record-dir", "", "Directory for recordings (default $"+session.EnvRecordDir+", else ${XDG_STATE_HOME:-~/.local/state}/kubectl-rexec/recordings)")
+	configFlags.AddFlags(cmd.Flags())
+	return cmd
+}
+
+func (o *execOptions) run(f cmdutil.Factory, cmd *cobra.Command, args []string) error {
+	if err := o.Complete(f, cmd, args, cmd.ArgsLenAtDash()); err != nil {
+		return err
+	}
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	clientset, err := f.KubernetesClientSet()
+	if err != nil {
+		return err
+	}
+	// Who the user is goes into the header; ask now, in parallel with the
+	// pod lookup that Run does next, so it costs no extra round trip.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	identity := session.LookupIdentity(ctx, clientset)
+
+	contextName, clusterName := o.kubeContext(f)
+	ex := session.NewExecutor(session.Config{
+		RecordDir:  o.recordDir,
+		Quiet:      o.Quiet,
+		ErrOut:     o.ErrOut,
+		Context:    contextName,
+		Cluster:    clusterName,
+		ClientArgv: RedactArgs(os.Args),
+		Version:    Version,
+		WebSocket:  !cmdutil.RemoteCommandWebsockets.IsDisabled(),
+		Identity:   identity,
+		Pod:        func() *corev1.Pod { return o.Pod },
+	})
+	o.Executor = ex
+	o.InterruptParent = ex.InterruptParent()
+	return o.Run()
+}
+
+// kubeContext names the kubeconfig context and cluster in use, for the
+// header and the file name.
+func (o *execOptions) kubeContext(f cmdutil.Factory) (string, string) {
+	raw, err := f.ToRawKubeConfigLoader().RawConfig()
+	if err != nil {
+		return "", ""
+	}
+	name := raw.CurrentContext
+	if o.configFlags.Context != nil && *o.configFlags.Context != "" {
+		name = *o.configFlags.Context
+	}
+	cluster := ""
+	if c, ok := raw.Contexts[name]; ok {
+		cluster = c.Cluster
+	}
+	if o.configFlags.ClusterName != nil && *o.configFlags.ClusterName != "" {
+		cluster = *o.configFlags.ClusterName
+	}
+	return name, cluster
+}
+
+// secretFlags take a credential as their value.
+var secretFlags = map[string]bool{"--token": true, "--password": true, "--username": false}
+
+// RedactArgs returns argv with the values of credential flags replaced, so
+// the client command line can go into a recording.
+func RedactArgs(argv []string) []string {
+	out := make([]string, len(argv))
+	copy(out, argv)
+	for i := 0; i < len(out); i++ {
+		a := out[i]
+		if a == "--" {
+			break
+		}
+		name, _, hasValue := strings.Cut(a, "=")
+		if !secretFlags[name] {
+			continue
+		}
+		if hasValue {
+			out[i] = name + "=REDACTED"
+		} else if i+1 < len(out) {
+			out[i+1] = "REDACTED"
+			i++
+		}
+	}
+	return out
+}

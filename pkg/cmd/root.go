@@ -1,0 +1,73 @@
+// Package cmd owns the command line: the cobra commands, their flags, and
+// turning flags into the plain configuration the engines (session, replay)
+// run with. It holds no session or format logic of its own.
+package cmd
+
+import (
+	"errors"
+	"flag"
+	"os"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/klog/v2"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+
+	"github.com/kubectl-rexec/kubectl-rexec/pkg/session"
+)
+
+// Version is stamped at build time with -ldflags "-X .../pkg/cmd.Version=...".
+var Version = "dev"
+
+// Commit is stamped at build time like Version.
+var Commit = "unknown"
+
+// NewRootCmd builds `kubectl rexec`: the root runs a recorded exec, the
+// subcommands (replay, version, ...) hang off it. A pod literally named like
+// a subcommand is reachable as pod/NAME.
+func NewRootCmd(streams genericiooptions.IOStreams) *cobra.Command {
+	configFlags := genericclioptions.NewConfigFlags(true).WithDiscoveryBurst(300).WithDiscoveryQPS(50.0)
+	f := cmdutil.NewFactory(cmdutil.NewMatchVersionFlags(configFlags))
+
+	root := newExecCmd(f, configFlags, streams)
+	root.AddCommand(newReplayCmd(streams), newVersionCmd(streams))
+
+	// -v like kubectl, so `kubectl rexec -v 6 ...` shows the round trips.
+	gofs := flag.NewFlagSet("klog", flag.ContinueOnError)
+	klog.InitFlags(gofs)
+	root.PersistentFlags().AddGoFlag(gofs.Lookup("v"))
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return cmdutil.UsageErrorf(c, "%s", err.Error())
+	})
+	return root
+}
+
+// Execute runs the command line and exits with kubectl's conventions: the
+// remote command's exit code, 1 for other errors with an "error: ..." line.
+func Execute() {
+	streams := genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}
+	err := NewRootCmd(streams).Execute()
+	if err == nil {
+		return
+	}
+	var ie *session.InterruptedError
+	if errors.As(err, &ie) {
+		exitBySignal(ie)
+	}
+	cmdutil.CheckErr(err)
+}
+
+// exitBySignal ends the process the way kubectl ends when a signal stops a
+// session without a terminal: killed by that signal. The recording is closed
+// by now. Under a raw terminal kubectl exits 1 instead, and so do we.
+func exitBySignal(ie *session.InterruptedError) {
+	if ie.Terminal {
+		os.Exit(1)
+	}
+	if sig, ok := ie.Signal.(syscall.Signal); ok {
+		signalResetAndRaise(sig)
+	}
+	os.Exit(1)
+}

@@ -1,0 +1,83 @@
+package record
+
+import (
+	"bytes"
+	"crypto/rand"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"testing"
+	"time"
+)
+
+// terminalText returns n bytes of what a terminal typically shows: log
+// lines with ANSI colours, timestamps, ids, a little non-ASCII, CRLF line
+// ends. It is deterministic, and varied enough that zstd has to work
+// (nothing repeats within a frame), unlike a repeated sample.
+func terminalText(n int) []byte {
+	rng := mrand.New(mrand.NewPCG(1, 2))
+	words := []string{"request", "completed", "GET", "POST", "/api/v1/namespaces/default/pods", "pod",
+		"default", "status", "latency", "user", "alice", "error:", "connection", "reset", "by", "peer",
+		"retrying", "in", "cache", "miss", "for", "key", "handler", "started", "kube-system", "coredns",
+		"node", "ready", "✓", "→", "µs", "watch", "closed", "reconcile", "deployment", "replicas"}
+	levels := []string{"\x1b[32mINFO\x1b[0m ", "\x1b[33mWARN\x1b[0m ", "\x1b[1;31mERROR\x1b[0m", "\x1b[36mDEBUG\x1b[0m"}
+	var b bytes.Buffer
+	ts := time.Date(2026, 11, 27, 6, 15, 0, 0, time.UTC)
+	for b.Len() < n {
+		ts = ts.Add(time.Duration(rng.IntN(50000)) * time.Microsecond)
+		fmt.Fprintf(&b, "\x1b[90m%s\x1b[0m %s ", ts.Format("2006-01-02T15:04:05.000000Z"), levels[rng.IntN(len(levels))])
+		for k := 5 + rng.IntN(10); k > 0; k-- {
+			b.WriteString(words[rng.IntN(len(words))])
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "id=%08x dur=%dms\r\n", rng.Uint32(), rng.IntN(2000))
+	}
+	return b.Bytes()[:n]
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// benchWrites measures the recorder end to end: hot path, queue, encoding,
+// compression into io.Discard, and Close.
+func benchWrites(b *testing.B, src []byte, size int, opts Options) {
+	w := NewWriter(io.Discard, opts)
+	if err := w.Begin(Header{Term: Term{Cols: 80, Rows: 24}, Rexec: &Meta{SessionID: "bench"}}); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	b.ResetTimer()
+	off := 0
+	for i := 0; i < b.N; i++ {
+		if off+size > len(src) {
+			off = 0
+		}
+		if err := w.Stdout(src[off : off+size]); err != nil {
+			b.Fatal(err)
+		}
+		off += size
+	}
+	if err := w.Close(End{Reason: ReasonExited}); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(w.Stats().Events)/b.Elapsed().Seconds(), "events/s")
+}
+
+func BenchmarkWriterText(b *testing.B) {
+	benchWrites(b, terminalText(8<<20), 32<<10, Options{})
+}
+
+func BenchmarkWriterRandom(b *testing.B) {
+	benchWrites(b, randomBytes(8<<20), 32<<10, Options{})
+}
+
+func BenchmarkTeeSmall(b *testing.B) {
+	benchWrites(b, terminalText(1<<20), 1, Options{})
+}

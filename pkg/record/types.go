@@ -1,0 +1,224 @@
+package record
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// FormatVersion is the value of the header's rexec.format_version written by
+// this package. Readers refuse nothing on it today; a later, incompatible
+// layout will bump it.
+const FormatVersion = 1
+
+// Term is the asciicast v3 "term" object.
+type Term struct {
+	Cols int    `json:"cols"`
+	Rows int    `json:"rows"`
+	Type string `json:"type,omitempty"`
+}
+
+// User is who the API server says ran the session (SelfSubjectReview).
+// Error says why that could not be learned; Username is then "unknown".
+type User struct {
+	Username string   `json:"username"`
+	UID      string   `json:"uid,omitempty"`
+	Groups   []string `json:"groups,omitempty"`
+	Error    string   `json:"error,omitempty"`
+}
+
+// Meta is the header's "rexec" extension object: who ran what, where, when.
+type Meta struct {
+	FormatVersion int       `json:"format_version"`
+	SessionID     string    `json:"session_id"`
+	User          User      `json:"user"`
+	Context       string    `json:"context,omitempty"`
+	Cluster       string    `json:"cluster,omitempty"`
+	Server        string    `json:"server,omitempty"`
+	Namespace     string    `json:"namespace"`
+	Pod           string    `json:"pod"`
+	PodUID        string    `json:"pod_uid,omitempty"`
+	Container     string    `json:"container"`
+	Node          string    `json:"node,omitempty"`
+	Image         string    `json:"image,omitempty"`
+	Argv          []string  `json:"argv"`
+	ClientArgv    []string  `json:"client_argv,omitempty"`
+	TTY           bool      `json:"tty"`
+	Stdin         bool      `json:"stdin"`
+	Protocol      string    `json:"protocol"`
+	ClientHost    string    `json:"client_host"`
+	ClientUser    string    `json:"client_user"`
+	Version       string    `json:"rexec_version"`
+	Start         time.Time `json:"start"`
+	AuditID       string    `json:"audit_id,omitempty"`
+}
+
+// Header is line 1 of the recording: an asciicast v3 header with the rexec
+// extension object.
+type Header struct {
+	Version   int               `json:"version"`
+	Term      Term              `json:"term"`
+	Timestamp int64             `json:"timestamp"`
+	Command   string            `json:"command,omitempty"`
+	Title     string            `json:"title,omitempty"`
+	Env       map[string]string `json:"env,omitempty"`
+	Rexec     *Meta             `json:"rexec,omitempty"`
+}
+
+// EndReason says how a session ended; it is the trailer's "reason".
+type EndReason string
+
+// The end reasons a trailer may carry.
+const (
+	ReasonExited         EndReason = "exited"
+	ReasonConnectionLost EndReason = "connection lost"
+	ReasonInterrupted    EndReason = "interrupted"
+	ReasonRecordingError EndReason = "recording error"
+)
+
+// End is what the caller knows about the end of the session when it closes
+// the recording.
+type End struct {
+	Reason   EndReason
+	Message  string
+	ExitCode *int // nil when the remote exit status is unknown
+}
+
+// StreamBytes counts the raw bytes recorded per stream.
+type StreamBytes struct {
+	O int64 `json:"o"`
+	E int64 `json:"e"`
+	I int64 `json:"i"`
+}
+
+// Seconds is a session time or duration that travels in JSON as seconds
+// with at most six decimals (microsecond precision), like event intervals.
+type Seconds time.Duration
+
+// Duration returns s as a time.Duration.
+func (s Seconds) Duration() time.Duration { return time.Duration(s) }
+
+// MarshalJSON prints s as a JSON number of seconds, microsecond precision.
+func (s Seconds) MarshalJSON() ([]byte, error) {
+	return appendMicros(nil, roundMicros(int64(s))), nil
+}
+
+// UnmarshalJSON reads a JSON number of seconds.
+func (s *Seconds) UnmarshalJSON(b []byte) error {
+	us, ok := parseMicros(b)
+	if !ok {
+		return fmt.Errorf("bad seconds value %q", b)
+	}
+	*s = Seconds(us * 1000)
+	return nil
+}
+
+// Checkpoint is the payload of a checkpoint skippable frame: where zstd
+// frame Seq is, what it holds, and the hash chain up to and including it.
+type Checkpoint struct {
+	Seq        int     `json:"seq"`
+	Offset     int64   `json:"offset"`
+	Size       int64   `json:"size"`
+	TextOffset int64   `json:"text_offset"`
+	TextSize   int64   `json:"text_size"`
+	TimeStart  Seconds `json:"time_start"`
+	TimeEnd    Seconds `json:"time_end"`
+	Events     int64   `json:"events"`
+	Chain      string  `json:"chain"`
+}
+
+// Trailer is the payload of the trailer skippable frame that ends a
+// recording that was closed properly.
+type Trailer struct {
+	End          time.Time   `json:"end"`
+	Duration     Seconds     `json:"duration"`
+	Reason       string      `json:"reason"`
+	Message      string      `json:"message"`
+	ExitCode     *int        `json:"exit_code"`
+	Frames       int         `json:"frames"`
+	Events       int64       `json:"events"`
+	Bytes        StreamBytes `json:"bytes"`
+	Chain        string      `json:"chain"`
+	HeaderSHA256 string      `json:"header_sha256"`
+}
+
+// Event is one decoded event. Binary events (ob, eb, ib) come back as 'o',
+// 'e' and 'i' with their exact bytes, so concatenating Data per code gives
+// back each stream exactly as it was written.
+type Event struct {
+	Time time.Duration // absolute session time (sum of the intervals so far)
+	Code byte          // 'o', 'e', 'i', 'r', 'x' or 'm'
+	Data []byte        // owned by the caller
+}
+
+// Stats is what a Writer has recorded so far.
+type Stats struct {
+	Events int64       // event lines written
+	Frames int         // zstd frames completed, the header frame included
+	Bytes  StreamBytes // raw stream bytes written
+}
+
+// Errors. Match them with errors.Is; the errors returned carry detail.
+var (
+	// ErrNotRecording: the file is not zstd-compressed asciicast v3.
+	ErrNotRecording = errors.New("not a kubectl-rexec recording")
+	// ErrAbrupt: the recording ends without its trailer (the recorder was
+	// killed or the disk filled up). Every complete event before the end
+	// was returned.
+	ErrAbrupt = errors.New("recording ended abruptly")
+	// ErrCorrupt: the recording was damaged or altered.
+	ErrCorrupt = errors.New("recording is corrupt")
+	// ErrClosed: the Writer was closed.
+	ErrClosed = errors.New("recording is closed")
+	// ErrNotBegun: an event was recorded before Begin.
+	ErrNotBegun = errors.New("recording has not begun: Begin must come first")
+)
+
+// AbruptError is returned (matching ErrAbrupt) when a recording ends
+// without its trailer.
+type AbruptError struct {
+	At     time.Duration // session time of the last complete event
+	Detail string        // what was missing
+}
+
+func (e *AbruptError) Error() string {
+	s := "recording ended abruptly at " + formatAt(e.At)
+	if e.Detail != "" {
+		s += " (" + e.Detail + ")"
+	}
+	return s
+}
+
+// Is makes errors.Is(err, ErrAbrupt) true.
+func (e *AbruptError) Is(target error) bool { return target == ErrAbrupt }
+
+// CorruptError is returned (matching ErrCorrupt) when a recording is
+// damaged: Frame is the zstd frame (0 is the header frame) in which or right
+// after which the damage was found, -1 for the trailer; Offset is the file
+// offset of that frame.
+type CorruptError struct {
+	Frame  int
+	Offset int64
+	Err    error
+}
+
+func (e *CorruptError) Error() string {
+	where := "frame " + strconv.Itoa(e.Frame)
+	if e.Frame < 0 {
+		where = "trailer"
+	}
+	return "recording is corrupt: " + where + " at offset " + strconv.FormatInt(e.Offset, 10) + ": " + e.Err.Error()
+}
+
+// Is makes errors.Is(err, ErrCorrupt) true.
+func (e *CorruptError) Is(target error) bool { return target == ErrCorrupt }
+
+// Unwrap gives the underlying failure (a zstd error, say).
+func (e *CorruptError) Unwrap() error { return e.Err }
+
+// formatAt prints a session time the way people read it, to the
+// microsecond, which is the format's precision.
+func formatAt(d time.Duration) string {
+	return d.Round(time.Microsecond).String()
+}

@@ -1,0 +1,796 @@
+package record
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// chainSeed is hashed to give H_0, the start of the checkpoint hash chain.
+const chainSeed = "kubectl-rexec recording chain v1"
+
+// Options tunes a Writer. The zero value gives the documented defaults.
+type Options struct {
+	QueueEvents int           // events queued before the hot path blocks; default 1024
+	FrameBytes  int           // close a data frame at this many uncompressed bytes; default 1 MiB
+	FrameSpan   time.Duration // close a data frame after this much session time; default 5m
+	FlushEvery  time.Duration // flush pending data to the file this often; default 1s
+	// Level is the zstd level; default zstd.SpeedFastest, which keeps the
+	// recorder at hundreds of MB/s on one core (see the benchmarks) while
+	// terminal text still compresses about tenfold.
+	Level zstd.EncoderLevel
+	Now   func() time.Time // clock; default time.Now (tests inject one)
+}
+
+func (o Options) withDefaults() Options {
+	if o.QueueEvents <= 0 {
+		o.QueueEvents = 1024
+	}
+	if o.FrameBytes <= 0 {
+		o.FrameBytes = 1 << 20
+	}
+	if o.FrameSpan <= 0 {
+		o.FrameSpan = 5 * time.Minute
+	}
+	if o.FlushEvery <= 0 {
+		o.FlushEvery = time.Second
+	}
+	if o.Level == 0 {
+		o.Level = zstd.SpeedFastest
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+const (
+	// headroom is free space in front of every queued buffer, so that bytes
+	// of a UTF-8 sequence carried over from the previous write can be put in
+	// front of the new ones without copying the new ones.
+	headroom = 3
+	// maxChunk bounds the bytes one event line holds: a huge write is
+	// recorded as several events, so that readers never need huge lines.
+	maxChunk = 256 << 10
+	// windowSize is the zstd window: frames hold about FrameBytes, so a
+	// larger window would only make readers allocate more.
+	windowSize = 2 << 20
+)
+
+type kind uint8
+
+// The stream kinds double as indexes into per-stream state.
+const (
+	kStdout kind = iota
+	kStderr
+	kStdin
+	kResize
+	kMarker
+	kBegin
+	kFlush
+	kClose
+)
+
+var (
+	textCodes   = [3]string{"o", "e", "i"}
+	binaryCodes = [3]string{"ob", "eb", "ib"}
+)
+
+// item is one entry of the queue between the hot path and the writer
+// goroutine. Kept small: it is copied through a channel per event.
+type item struct {
+	t    int64   // nanoseconds of session time when the hot path was called
+	buf  *[]byte // stream bytes after headroom, from the pool
+	kind kind
+	a, b int    // resize columns and rows
+	s    string // marker label
+	ctl  *control
+}
+
+// carried is the start of a UTF-8 sequence held back for the stream's next
+// write (at most 3 bytes).
+type carried struct {
+	b [4]byte
+	n int
+}
+
+// control carries the rare requests that want an answer.
+type control struct {
+	header *Header
+	end    End
+	reply  chan error
+}
+
+// Writer records one session. The hot-path methods may be called from
+// several goroutines; a single writer goroutine encodes, compresses and
+// writes, so a slow disk slows the session only once the queue is full.
+type Writer struct {
+	opts Options
+	path string
+	file *os.File
+
+	q      chan item
+	done   chan struct{} // closed when the writer goroutine has ended
+	failed chan struct{} // closed on the first error
+
+	// mu makes Close wait for hot-path calls that are queueing, so that
+	// nothing is queued behind the close request (and silently lost).
+	mu     sync.RWMutex
+	closed bool
+
+	beginning atomic.Bool
+	begun     atomic.Bool
+	start     time.Time // written once before begun is set
+
+	errMu     sync.Mutex
+	err       error
+	hasErr    atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
+
+	stEvents atomic.Int64
+	stFrames atomic.Int64
+	stBytes  [3]atomic.Int64
+
+	// Everything below belongs to the writer goroutine.
+	enc        *zstd.Encoder
+	sink       sink
+	line       []byte
+	carry      [3]carried // per stream: the start of a character cut by the write's end
+	wroteHead  bool
+	headerSum  [32]byte
+	chain      [32]byte
+	seq        int
+	emitted    int64 // sum of the intervals written so far, microseconds
+	textOff    int64
+	events     int64
+	bytes      StreamBytes
+	open       bool // a data frame is open
+	pending    bool // bytes written into the encoder since the last flush
+	frameOff   int64
+	frameText  int64
+	frameEvts  int64
+	frameT0    int64 // session nanoseconds of the frame's first event
+	frameStart int64 // emitted before the frame's first event, microseconds
+	skip       []byte
+}
+
+// sink is what the zstd encoder writes into: it counts the file offset and
+// feeds the bytes of data frames to the chain hash.
+type sink struct {
+	w       io.Writer
+	n       int64
+	h       hash.Hash
+	hashing bool
+	err     error
+}
+
+func (s *sink) Write(p []byte) (int, error) {
+	if s.err != nil {
+		return 0, s.err
+	}
+	n, err := s.w.Write(p)
+	if err == nil && n < len(p) {
+		err = io.ErrShortWrite
+	}
+	if s.hashing {
+		s.h.Write(p[:n])
+	}
+	s.n += int64(n)
+	if err != nil {
+		s.err = fmt.Errorf("write recording: %w", err)
+		return n, s.err
+	}
+	return n, nil
+}
+
+// Create creates the recording at path: the missing directories with mode
+// 0700, the file with mode 0600 and never over an existing one. It writes
+// nothing until Begin.
+func Create(path string, opts Options) (*Writer, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("create recording directory: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("create recording: %w", err)
+	}
+	w := NewWriter(f, opts)
+	w.file, w.path = f, path
+	return w, nil
+}
+
+// NewWriter records onto out, which it never closes; Close flushes
+// everything into it. Offsets in checkpoints count from the first byte
+// written to out.
+func NewWriter(out io.Writer, opts Options) *Writer {
+	opts = opts.withDefaults()
+	w := &Writer{
+		opts:   opts,
+		q:      make(chan item, opts.QueueEvents),
+		done:   make(chan struct{}),
+		failed: make(chan struct{}),
+		sink:   sink{w: out, h: sha256.New()},
+	}
+	enc, err := zstd.NewWriter(nil,
+		zstd.WithEncoderLevel(opts.Level),
+		// One goroutine: the recorder must not take more than one core
+		// from the user's machine, and synchronous encoding means Flush and
+		// Close leave nothing in flight.
+		zstd.WithEncoderConcurrency(1),
+		zstd.WithWindowSize(windowSize),
+		zstd.WithEncoderCRC(true),
+	)
+	if err != nil {
+		w.fail(fmt.Errorf("create zstd encoder: %w", err))
+	}
+	w.enc = enc
+	go w.run()
+	return w
+}
+
+// Path is the file's path; empty for a Writer made by NewWriter.
+func (w *Writer) Path() string { return w.path }
+
+// Stats tells what has been written so far.
+func (w *Writer) Stats() Stats {
+	return Stats{
+		Events: w.stEvents.Load(),
+		Frames: int(w.stFrames.Load()),
+		Bytes:  StreamBytes{O: w.stBytes[0].Load(), E: w.stBytes[1].Load(), I: w.stBytes[2].Load()},
+	}
+}
+
+// Err returns the first error the recording hit, nil while all is well.
+func (w *Writer) Err() error {
+	if !w.hasErr.Load() {
+		return nil
+	}
+	w.errMu.Lock()
+	defer w.errMu.Unlock()
+	return w.err
+}
+
+func (w *Writer) fail(err error) {
+	w.errMu.Lock()
+	defer w.errMu.Unlock()
+	if w.err == nil {
+		w.err = err
+		w.hasErr.Store(true)
+		close(w.failed)
+	}
+}
+
+// since is the session time now, from the monotonic clock when Now is
+// time.Now.
+func (w *Writer) since() int64 { return int64(w.opts.Now().Sub(w.start)) }
+
+// Begin writes the header frame. Session time 0 is now.
+func (w *Writer) Begin(h Header) error {
+	if err := w.Err(); err != nil {
+		return err
+	}
+	if !w.beginning.CompareAndSwap(false, true) {
+		return errors.New("record: Begin called twice")
+	}
+	if h.Version == 0 {
+		h.Version = 3
+	}
+	if h.Version != 3 {
+		return fmt.Errorf("record: header version %d, the format is asciicast v3", h.Version)
+	}
+	if h.Rexec != nil && h.Rexec.FormatVersion == 0 {
+		m := *h.Rexec
+		m.FormatVersion = FormatVersion
+		h.Rexec = &m
+	}
+	reply := make(chan error, 1)
+	w.mu.RLock()
+	if w.closed {
+		w.mu.RUnlock()
+		return ErrClosed
+	}
+	w.start = w.opts.Now()
+	w.q <- item{kind: kBegin, ctl: &control{header: &h, reply: reply}}
+	w.begun.Store(true)
+	w.mu.RUnlock()
+	return <-reply
+}
+
+// Stdout records bytes the remote command wrote to stdout (or to the
+// terminal under a TTY). p is copied; the caller may reuse it at once.
+func (w *Writer) Stdout(p []byte) error { return w.stream(kStdout, p) }
+
+// Stderr records bytes the remote command wrote to stderr (non-TTY only).
+func (w *Writer) Stderr(p []byte) error { return w.stream(kStderr, p) }
+
+// Stdin records bytes sent to the remote command.
+func (w *Writer) Stdin(p []byte) error { return w.stream(kStdin, p) }
+
+// Resize records a terminal size.
+func (w *Writer) Resize(cols, rows int) error {
+	if err := w.ready(); err != nil {
+		return err
+	}
+	return w.enqueue(item{t: w.since(), kind: kResize, a: cols, b: rows})
+}
+
+// Marker records a marker event with a label. Invalid UTF-8 in the label is
+// replaced by U+FFFD: markers are text by definition.
+func (w *Writer) Marker(label string) error {
+	if err := w.ready(); err != nil {
+		return err
+	}
+	return w.enqueue(item{t: w.since(), kind: kMarker, s: label})
+}
+
+// Flush writes everything queued so far to the file as complete zstd
+// blocks, without ending the frame, and returns once it is written. The
+// writer does this by itself every FlushEvery; Flush is for callers that
+// want a known point (tests, a marker before something risky).
+func (w *Writer) Flush() error {
+	if err := w.ready(); err != nil {
+		return err
+	}
+	reply := make(chan error, 1)
+	if err := w.enqueue(item{kind: kFlush, ctl: &control{reply: reply}}); err != nil {
+		return err
+	}
+	select {
+	case err := <-reply:
+		return err
+	case <-w.failed:
+		return w.Err()
+	}
+}
+
+func (w *Writer) ready() error {
+	if w.hasErr.Load() {
+		return w.Err()
+	}
+	if !w.begun.Load() {
+		return ErrNotBegun
+	}
+	return nil
+}
+
+func (w *Writer) stream(k kind, p []byte) error {
+	if err := w.ready(); err != nil {
+		return err
+	}
+	if len(p) == 0 {
+		return nil
+	}
+	t := w.since()
+	bp := getBuf(len(p))
+	copy((*bp)[headroom:], p)
+	return w.enqueue(item{t: t, buf: bp, kind: k})
+}
+
+func (w *Writer) enqueue(it item) error {
+	w.mu.RLock()
+	if w.closed {
+		w.mu.RUnlock()
+		putBuf(it.buf)
+		return ErrClosed
+	}
+	select {
+	case w.q <- it:
+		w.mu.RUnlock()
+		return nil
+	default:
+	}
+	// The queue is full: wait for room (backpressure, nothing is dropped),
+	// unless the writer has failed, in which case it will never make room.
+	select {
+	case w.q <- it:
+		w.mu.RUnlock()
+		return nil
+	case <-w.failed:
+		w.mu.RUnlock()
+		putBuf(it.buf)
+		return w.Err()
+	}
+}
+
+// Close ends the recording: the exit status event when known, any carried
+// partial UTF-8 as binary, the last frame and its checkpoint, the trailer,
+// then fsync and close. It may run concurrently with hot-path calls, which
+// then fail with ErrClosed. Calling it again returns the first result.
+func (w *Writer) Close(end End) error {
+	w.closeOnce.Do(func() {
+		var t int64
+		if w.begun.Load() {
+			t = w.since()
+		}
+		w.mu.Lock()
+		w.closed = true
+		w.mu.Unlock()
+		// Nothing else can be queueing now; this waits only for room.
+		w.q <- item{t: t, kind: kClose, ctl: &control{end: end}}
+		<-w.done
+		err := w.Err()
+		if w.file != nil {
+			if err == nil {
+				if serr := w.file.Sync(); serr != nil {
+					err = fmt.Errorf("sync recording: %w", serr)
+				}
+			}
+			if cerr := w.file.Close(); cerr != nil && err == nil {
+				err = fmt.Errorf("close recording: %w", cerr)
+			}
+		}
+		w.closeErr = err
+	})
+	return w.closeErr
+}
+
+// run is the writer goroutine.
+func (w *Writer) run() {
+	defer close(w.done)
+	tick := time.NewTicker(w.opts.FlushEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case it := <-w.q:
+			if w.handle(it) {
+				return
+			}
+		case <-tick.C:
+			w.tick()
+		}
+	}
+}
+
+// handle processes one item; it reports true for the close request.
+func (w *Writer) handle(it item) bool {
+	if w.hasErr.Load() {
+		// Keep draining so no hot-path call waits forever, and give the
+		// buffers back.
+		putBuf(it.buf)
+		if it.ctl != nil && it.ctl.reply != nil {
+			it.ctl.reply <- w.Err()
+		}
+		return it.kind == kClose
+	}
+	switch it.kind {
+	case kStdout, kStderr, kStdin:
+		w.handleStream(it)
+		putBuf(it.buf)
+	case kResize:
+		w.beginLine(it.t, "r")
+		w.line = strconv.AppendInt(w.line, int64(it.a), 10)
+		w.line = append(w.line, 'x')
+		w.line = strconv.AppendInt(w.line, int64(it.b), 10)
+		w.endLine()
+	case kMarker:
+		w.beginLine(it.t, "m")
+		w.line = appendEscaped(w.line, []byte(strings.ToValidUTF8(it.s, "\uFFFD")))
+		w.endLine()
+	case kBegin:
+		w.writeHeader(it.ctl.header)
+		it.ctl.reply <- w.Err()
+	case kFlush:
+		w.flush()
+		it.ctl.reply <- w.Err()
+	case kClose:
+		w.finish(it.t, it.ctl.end)
+		return true
+	}
+	return false
+}
+
+func (w *Writer) tick() {
+	if w.hasErr.Load() || !w.wroteHead {
+		return
+	}
+	w.flush()
+	if w.open && w.since()-w.frameT0 >= int64(w.opts.FrameSpan) {
+		w.closeFrame()
+	}
+}
+
+func (w *Writer) flush() {
+	if !w.open || !w.pending {
+		return
+	}
+	w.pending = false
+	if err := w.enc.Flush(); err != nil {
+		w.encodeFailed(err)
+	}
+}
+
+func (w *Writer) encodeFailed(err error) {
+	if w.sink.err != nil {
+		w.fail(w.sink.err)
+		return
+	}
+	w.fail(fmt.Errorf("compress recording: %w", err))
+}
+
+func (w *Writer) writeHeader(h *Header) {
+	line, err := json.Marshal(h)
+	if err != nil {
+		w.fail(fmt.Errorf("encode recording header: %w", err))
+		return
+	}
+	line = append(line, '\n')
+	w.headerSum = sha256.Sum256(line)
+	w.chain = sha256.Sum256([]byte(chainSeed))
+	w.openFrame(0)
+	if _, err := w.enc.Write(line); err != nil {
+		w.encodeFailed(err)
+		return
+	}
+	w.frameText = int64(len(line))
+	w.closeFrame()
+	w.wroteHead = true
+}
+
+func (w *Writer) openFrame(t int64) {
+	w.enc.Reset(&w.sink)
+	w.sink.h.Reset()
+	w.sink.h.Write(w.chain[:])
+	w.sink.hashing = true
+	w.open = true
+	w.pending = false
+	w.frameOff = w.sink.n
+	w.frameText = 0
+	w.frameEvts = 0
+	w.frameT0 = t
+	w.frameStart = w.emitted
+}
+
+func (w *Writer) closeFrame() {
+	w.open = false
+	w.pending = false
+	if err := w.enc.Close(); err != nil {
+		w.encodeFailed(err)
+		return
+	}
+	w.sink.hashing = false
+	w.sink.h.Sum(w.chain[:0])
+	payload, err := json.Marshal(Checkpoint{
+		Seq:        w.seq,
+		Offset:     w.frameOff,
+		Size:       w.sink.n - w.frameOff,
+		TextOffset: w.textOff,
+		TextSize:   w.frameText,
+		TimeStart:  Seconds(w.frameStart * 1000),
+		TimeEnd:    Seconds(w.emitted * 1000),
+		Events:     w.frameEvts,
+		Chain:      hex.EncodeToString(w.chain[:]),
+	})
+	if err != nil {
+		w.fail(fmt.Errorf("encode checkpoint: %w", err))
+		return
+	}
+	w.seq++
+	w.textOff += w.frameText
+	w.stFrames.Store(int64(w.seq))
+	w.skip = appendSkippable(w.skip[:0], checkpointMagic, payload)
+	if _, err := w.sink.Write(w.skip); err != nil {
+		w.fail(err)
+	}
+}
+
+// beginLine starts an event line at session time t (nanoseconds), opening
+// or rolling over the data frame as needed.
+func (w *Writer) beginLine(t int64, code string) {
+	if w.open && t-w.frameT0 >= int64(w.opts.FrameSpan) {
+		w.closeFrame()
+	}
+	if !w.open {
+		w.openFrame(t)
+	}
+	// The interval is taken against the sum of what was printed, not the
+	// previous event's exact time: rounding errors are carried forward and
+	// never add up. A later-queued event stamped a few nanoseconds earlier
+	// (two streams racing) gets interval 0.
+	iv := roundMicros(t) - w.emitted
+	if iv < 0 {
+		iv = 0
+	}
+	w.emitted += iv
+	l := append(w.line[:0], '[')
+	l = appendMicros(l, iv)
+	l = append(l, ',', '"')
+	l = append(l, code...)
+	w.line = append(l, '"', ',', '"')
+}
+
+func (w *Writer) endLine() {
+	if w.hasErr.Load() {
+		return
+	}
+	w.line = append(w.line, '"', ']', '\n')
+	if _, err := w.enc.Write(w.line); err != nil {
+		w.encodeFailed(err)
+		return
+	}
+	w.pending = true
+	w.frameText += int64(len(w.line))
+	w.frameEvts++
+	w.events++
+	w.stEvents.Store(w.events)
+	if w.frameText >= int64(w.opts.FrameBytes) {
+		w.closeFrame()
+	}
+}
+
+// handleStream records one write of a stream.
+func (w *Writer) handleStream(it item) {
+	s := int(it.kind)
+	b := *it.buf
+	c := w.carry[s].n
+	copy(b[headroom-c:headroom], w.carry[s].b[:c])
+	w.carry[s].n = 0
+	data := b[headroom-c:]
+	for len(data) > 0 {
+		chunk := data
+		if len(chunk) > maxChunk {
+			chunk = chunk[:maxChunk]
+		}
+		tail := incompleteTail(chunk)
+		body := chunk[:len(chunk)-tail]
+		w.writeStream(s, it.t, body)
+		if len(chunk) == len(data) {
+			// What may be the start of a character completed by the next
+			// write waits for it.
+			w.carry[s].n = copy(w.carry[s].b[:], chunk[len(body):])
+			return
+		}
+		data = data[len(body):]
+	}
+}
+
+// writeStream records body, which ends at a character boundary or in bytes
+// that are invalid anyway.
+func (w *Writer) writeStream(s int, t int64, body []byte) {
+	if len(body) == 0 || w.hasErr.Load() {
+		return
+	}
+	if utf8.Valid(body) {
+		w.textEvent(s, t, body)
+		return
+	}
+	var runs [maxRuns]run
+	n, ok := splitRuns(body, &runs)
+	if !ok {
+		w.binaryEvent(s, t, body)
+		return
+	}
+	for _, r := range runs[:n] {
+		if r.binary {
+			w.binaryEvent(s, t, body[r.start:r.end])
+		} else {
+			w.textEvent(s, t, body[r.start:r.end])
+		}
+	}
+}
+
+func (w *Writer) textEvent(s int, t int64, p []byte) {
+	w.beginLine(t, textCodes[s])
+	w.line = appendEscaped(w.line, p)
+	w.countBytes(s, len(p))
+	w.endLine()
+}
+
+func (w *Writer) binaryEvent(s int, t int64, p []byte) {
+	w.beginLine(t, binaryCodes[s])
+	w.line = appendBase64(w.line, p)
+	w.countBytes(s, len(p))
+	w.endLine()
+}
+
+func (w *Writer) countBytes(s int, n int) {
+	switch s {
+	case 0:
+		w.bytes.O += int64(n)
+	case 1:
+		w.bytes.E += int64(n)
+	case 2:
+		w.bytes.I += int64(n)
+	}
+	w.stBytes[s].Add(int64(n))
+}
+
+// finish writes the end of the recording.
+func (w *Writer) finish(t int64, end End) {
+	if !w.wroteHead {
+		w.fail(fmt.Errorf("close: %w; the recording is empty", ErrNotBegun))
+		return
+	}
+	// A character still waiting for its last bytes will never get them.
+	for s := range w.carry {
+		if n := w.carry[s].n; n > 0 {
+			w.carry[s].n = 0
+			w.binaryEvent(s, t, w.carry[s].b[:n])
+		}
+	}
+	if end.ExitCode != nil {
+		w.beginLine(t, "x")
+		w.line = strconv.AppendInt(w.line, int64(*end.ExitCode), 10)
+		w.endLine()
+	}
+	if w.open {
+		w.closeFrame()
+	}
+	if w.hasErr.Load() {
+		return
+	}
+	dur := roundMicros(t)
+	if dur < w.emitted {
+		dur = w.emitted
+	}
+	payload, err := json.Marshal(Trailer{
+		End:          w.opts.Now().UTC(),
+		Duration:     Seconds(dur * 1000),
+		Reason:       string(end.Reason),
+		Message:      end.Message,
+		ExitCode:     end.ExitCode,
+		Frames:       w.seq,
+		Events:       w.events,
+		Bytes:        w.bytes,
+		Chain:        hex.EncodeToString(w.chain[:]),
+		HeaderSHA256: hex.EncodeToString(w.headerSum[:]),
+	})
+	if err != nil {
+		w.fail(fmt.Errorf("encode trailer: %w", err))
+		return
+	}
+	w.skip = appendSkippable(w.skip[:0], trailerMagic, payload)
+	if _, err := w.sink.Write(w.skip); err != nil {
+		w.fail(err)
+	}
+}
+
+// Queued stream bytes live in pooled buffers by size class, so that steady
+// traffic allocates nothing and a burst of large writes does not pin large
+// buffers for small ones.
+var bufClasses = [...]int{64, 512, 4 << 10, 32 << 10, maxChunk}
+
+var bufPools [len(bufClasses)]sync.Pool
+
+func getBuf(n int) *[]byte {
+	for i, c := range bufClasses {
+		if n <= c {
+			if v := bufPools[i].Get(); v != nil {
+				bp := v.(*[]byte)
+				*bp = (*bp)[:headroom+n]
+				return bp
+			}
+			b := make([]byte, headroom+n, headroom+c)
+			return &b
+		}
+	}
+	b := make([]byte, headroom+n)
+	return &b
+}
+
+func putBuf(bp *[]byte) {
+	if bp == nil {
+		return
+	}
+	c := cap(*bp) - headroom
+	for i, cc := range bufClasses {
+		if c == cc {
+			bufPools[i].Put(bp)
+			return
+		}
+	}
+}

@@ -1,0 +1,287 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/google/uuid"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/remotecommand"
+	"k8s.io/client-go/transport/spdy"
+	"k8s.io/kubectl/pkg/util/interrupt"
+	"k8s.io/streaming/pkg/httpstream"
+
+	"github.com/kubectl-rexec/kubectl-rexec/pkg/record"
+)
+
+// Config is everything the session needs besides what kubectl's exec
+// options already resolved (pod, container, command, streams).
+type Config struct {
+	RecordDir  string    // --record-dir; empty means $KUBECTL_REXEC_DIR or the default
+	Quiet      bool      // -q: print nothing but the remote output
+	ErrOut     io.Writer // the user's stderr; kubectl drops it from the streams under -t
+	Context    string    // kubeconfig context in use
+	Cluster    string    // kubeconfig cluster name in use
+	ClientArgv []string  // rexec's own argv, credentials already removed
+	Version    string    // rexec version, for the header
+	WebSocket  bool      // try WebSocket v5 first; false forces SPDY
+	Identity   *Identity // the SelfSubjectReview started before the pod lookup
+	Pod        func() *corev1.Pod
+	Record     record.Options
+	// Signals to end the session on; nil means SIGINT, SIGTERM, SIGHUP, SIGQUIT.
+	Signals []os.Signal
+}
+
+// Executor runs one exec stream and records it. It satisfies kubectl's
+// exec.RemoteExecutor, so kubectl's own option handling, pod resolution and
+// terminal set-up are used unchanged.
+type Executor struct {
+	cfg Config
+
+	closeOnce sync.Once
+	closed    chan struct{} // closed once the recording is finished
+	path      string
+}
+
+// NewExecutor returns an Executor for one session.
+func NewExecutor(cfg Config) *Executor {
+	if len(cfg.Signals) == 0 {
+		cfg.Signals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT}
+	}
+	return &Executor{cfg: cfg, closed: make(chan struct{})}
+}
+
+// Path is the recording's path once the session has started.
+func (e *Executor) Path() string { return e.path }
+
+// InterruptParent is handed to kubectl's terminal handling. Without it,
+// kubectl exits the process on a signal as soon as the terminal is restored,
+// before the recording is closed; with it, the signal only restores the
+// terminal and waits for the recording, and the session ends normally.
+func (e *Executor) InterruptParent() *interrupt.Handler {
+	return interrupt.New(func(os.Signal) {}, func() {
+		select {
+		case <-e.closed:
+		case <-time.After(10 * time.Second):
+		}
+	})
+}
+
+// Execute implements kubectl's RemoteExecutor.
+func (e *Executor) Execute(u *url.URL, config *rest.Config, stdin io.Reader, stdout, stderr io.Writer, tty bool, sizes remotecommand.TerminalSizeQueue) error {
+	return e.ExecuteWithContext(context.Background(), u, config, stdin, stdout, stderr, tty, sizes)
+}
+
+// ExecuteWithContext implements kubectl's RemoteExecutor.
+func (e *Executor) ExecuteWithContext(ctx context.Context, u *url.URL, config *rest.Config, stdin io.Reader, stdout, stderr io.Writer, tty bool, sizes remotecommand.TerminalSizeQueue) error {
+	defer e.closeOnce.Do(func() { close(e.closed) })
+
+	s, err := e.open(u, config, stdin != nil, tty)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stopSignals := e.watchSignals(ctx, s, cancel)
+	defer stopSignals()
+
+	fail := func(err error) { s.recordingFailed(err); cancel(err) }
+	opts := remotecommand.StreamOptions{Tty: tty}
+	if stdin != nil {
+		opts.Stdin = &inputTee{in: stdin, record: s.w.Stdin, fail: fail}
+	}
+	if stdout != nil {
+		opts.Stdout = &outputTee{out: stdout, record: s.w.Stdout, fail: fail}
+	}
+	if stderr != nil {
+		opts.Stderr = &outputTee{out: stderr, record: s.w.Stderr, fail: fail}
+	}
+	if sizes != nil {
+		opts.TerminalSizeQueue = &sizeTee{next: sizes, record: s.w.Resize, fail: fail}
+	}
+
+	streamErr := s.stream(ctx, u, opts)
+	return e.finish(s, streamErr)
+}
+
+// live is one running session: its recording and what the stream told us.
+type live struct {
+	w       *record.Writer
+	header  record.Header
+	config  *rest.Config
+	wsFirst bool
+	watch   *watcher
+	status  statusWatch
+	began   sync.Once
+	started time.Time
+
+	mu        sync.Mutex
+	recErr    error
+	signal    os.Signal
+	websocket bool // the WebSocket attempt is (or was) the one in use
+}
+
+func (s *live) recordingFailed(err error) {
+	s.mu.Lock()
+	if s.recErr == nil {
+		s.recErr = err
+	}
+	s.mu.Unlock()
+}
+
+// begin writes the header once the protocol is known (or the attempt failed).
+func (s *live) begin(protocol string) {
+	s.began.Do(func() {
+		s.header.Rexec.Protocol = protocol
+		if err := s.w.Begin(s.header); err != nil {
+			s.recordingFailed(err)
+		}
+	})
+}
+
+// open creates the recording before anything is sent to the pod: when the
+// recording cannot be created, the session does not start.
+func (e *Executor) open(u *url.URL, config *rest.Config, stdin, tty bool) (*live, error) {
+	dir, owned, err := RecordDir(e.cfg.RecordDir)
+	if err != nil {
+		return nil, err
+	}
+	warning, err := ensureDir(dir, owned)
+	if err != nil {
+		return nil, fmt.Errorf("%w; the session was not started because it could not be recorded", err)
+	}
+	if warning != "" && !e.cfg.Quiet && e.cfg.ErrOut != nil {
+		fmt.Fprintln(e.cfg.ErrOut, warning)
+	}
+	id := uuid.NewString()
+	now := time.Now()
+	h := e.header(u, config, id, now, stdin, tty)
+	path := filepath.Join(dir, FileName(now, e.cfg.Context, h.Rexec.Namespace, h.Rexec.Pod, id))
+	w, err := record.Create(path, e.cfg.Record)
+	if err != nil {
+		return nil, fmt.Errorf("create recording: %w; the session was not started because it could not be recorded", err)
+	}
+	e.path = path
+	s := &live{w: w, header: h, started: now, config: config, wsFirst: e.cfg.WebSocket}
+	s.watch = &watcher{auditID: id, onUpgrade: func(up Upgrade) {
+		proto := up.Protocol
+		if proto == "" {
+			proto = "channel.k8s.io"
+		}
+		s.begin(proto + " (" + up.Kind + ")")
+	}}
+	return s, nil
+}
+
+// stream runs the exec stream: WebSocket first and SPDY when the WebSocket
+// upgrade is refused, as kubectl does.
+func (s *live) stream(ctx context.Context, u *url.URL, opts remotecommand.StreamOptions) error {
+	config := s.watch.wrap(s.config)
+	if s.wsFirst {
+		s.setWebSocket(true)
+		ws, err := remotecommand.NewWebSocketExecutor(config, "GET", u.String())
+		if err != nil {
+			return err
+		}
+		err = ws.StreamWithContext(ctx, opts)
+		if err == nil || !(httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)) {
+			return err
+		}
+		s.setWebSocket(false)
+	}
+	rt, upgrader, err := spdy.RoundTripperFor(config)
+	if err != nil {
+		return err
+	}
+	ex, err := remotecommand.NewSPDYExecutorForTransports(rt, &watchingUpgrader{next: upgrader, status: &s.status}, "POST", u)
+	if err != nil {
+		return err
+	}
+	return ex.StreamWithContext(ctx, opts)
+}
+
+func (s *live) setWebSocket(v bool) {
+	s.mu.Lock()
+	s.websocket = v
+	s.mu.Unlock()
+}
+
+// watchSignals ends the stream on a signal so the recording can be closed
+// properly before the process goes.
+func (e *Executor) watchSignals(ctx context.Context, s *live, cancel context.CancelCauseFunc) func() {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, e.cfg.Signals...)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case sig := <-ch:
+			s.mu.Lock()
+			s.signal = sig
+			s.mu.Unlock()
+			cancel(&InterruptedError{Signal: sig})
+		case <-done:
+		case <-ctx.Done():
+		}
+	}()
+	return func() {
+		signal.Stop(ch)
+		close(done)
+	}
+}
+
+// finish closes the recording with the way the stream ended and returns the
+// error kubectl's error handling should see. Exit errors are returned
+// unwrapped: kubectl finds the exit code by a type switch.
+func (e *Executor) finish(s *live, streamErr error) error {
+	s.begin("") // no upgrade ever succeeded: still a valid, closed recording
+	out := classify(s, streamErr)
+	if err := s.w.Close(out.end); err != nil && out.end.Reason != record.ReasonRecordingError {
+		out.end = record.End{Reason: record.ReasonRecordingError, Message: err.Error(), ExitCode: out.end.ExitCode}
+		out.err = &RecordingError{Path: e.path, Err: err}
+	}
+	e.closeOnce.Do(func() { close(e.closed) })
+	if !e.cfg.Quiet && e.cfg.ErrOut != nil {
+		fmt.Fprintf(e.cfg.ErrOut, "Session recorded to %s\n", e.path)
+	}
+	return out.err
+}
+
+// RecordingError says the recording failed mid-session, which ends the
+// session: what was recorded up to then stays valid.
+type RecordingError struct {
+	Path string
+	Err  error
+}
+
+func (e *RecordingError) Error() string {
+	return fmt.Sprintf("recording %s failed, session ended: %v", e.Path, e.Err)
+}
+
+func (e *RecordingError) Unwrap() error { return e.Err }
+
+// InterruptedError says a signal ended the session.
+type InterruptedError struct {
+	Signal   os.Signal
+	Terminal bool // the session ran under a raw terminal
+}
+
+func (e *InterruptedError) Error() string {
+	return fmt.Sprintf("session interrupted by signal %v", e.Signal)
+}
+
+// errorsAs is errors.As with the target made for the caller.
+func errorsAs[T error](err error) (T, bool) {
+	var t T
+	ok := errors.As(err, &t)
+	return t, ok
+}

@@ -1,0 +1,104 @@
+package session
+
+import (
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"k8s.io/client-go/rest"
+)
+
+// Upgrade is what one upgrade attempt (WebSocket or SPDY) got back.
+type Upgrade struct {
+	Kind     string // "websocket" or "spdy"
+	Status   int    // HTTP status; 101 when the upgrade succeeded
+	Protocol string // negotiated sub-protocol, e.g. v5.channel.k8s.io
+	Took     time.Duration
+}
+
+// watcher sees every HTTP exchange of the exec request. client-go hides which
+// protocol it negotiated; the upgrade response tells us, and it arrives
+// before any stream byte, which is when the recording header must be written.
+type watcher struct {
+	auditID   string
+	onUpgrade func(Upgrade)
+
+	mu       sync.Mutex
+	attempts []Upgrade
+}
+
+// wrap returns a copy of config whose transports report to w.
+func (w *watcher) wrap(config *rest.Config) *rest.Config {
+	c := rest.CopyConfig(config)
+	inner := c.WrapTransport
+	c.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
+		if inner != nil {
+			rt = inner(rt)
+		}
+		return &watchingRoundTripper{next: rt, w: w}
+	}
+	return c
+}
+
+func (w *watcher) record(u Upgrade) {
+	w.mu.Lock()
+	w.attempts = append(w.attempts, u)
+	w.mu.Unlock()
+	if u.Status == http.StatusSwitchingProtocols && w.onUpgrade != nil {
+		w.onUpgrade(u)
+	}
+}
+
+// Attempts returns the upgrade attempts so far, oldest first.
+func (w *watcher) Attempts() []Upgrade {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]Upgrade(nil), w.attempts...)
+}
+
+type watchingRoundTripper struct {
+	next http.RoundTripper
+	w    *watcher
+}
+
+func (rt *watchingRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
+	if rt.w.auditID != "" && req.Header.Get("Audit-ID") == "" {
+		// The API server adopts a caller's Audit-ID as the audit event's ID,
+		// which lets an auditor join the recording with the audit log.
+		req = req.Clone(req.Context())
+		req.Header.Set("Audit-ID", rt.w.auditID)
+	}
+	kind := upgradeKind(req)
+	start := time.Now()
+	resp, err := rt.next.RoundTrip(req)
+	if kind == "" {
+		return resp, err
+	}
+	u := Upgrade{Kind: kind, Took: time.Since(start)}
+	if resp != nil {
+		u.Status = resp.StatusCode
+		u.Protocol = negotiated(kind, resp)
+	}
+	rt.w.record(u)
+	return resp, err
+}
+
+// upgradeKind tells the exec upgrade attempts apart. The Upgrade header is
+// set below this wrapper, but the protocol offers are set above it.
+func upgradeKind(req *http.Request) string {
+	switch {
+	case req.Header.Get("Sec-WebSocket-Protocol") != "" || strings.EqualFold(req.Header.Get("Upgrade"), "websocket"):
+		return "websocket"
+	case req.Header.Get("X-Stream-Protocol-Version") != "" || strings.EqualFold(req.Header.Get("Upgrade"), "spdy/3.1"):
+		return "spdy"
+	}
+	return ""
+}
+
+func negotiated(kind string, resp *http.Response) string {
+	if kind == "websocket" {
+		return resp.Header.Get("Sec-WebSocket-Protocol")
+	}
+	return resp.Header.Get("X-Stream-Protocol-Version")
+}

@@ -1,0 +1,143 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"k8s.io/cri-streaming/pkg/streaming/remotecommand"
+	utilexec "k8s.io/utils/exec"
+)
+
+// buf is a WriteCloser that can be read while commands write to it.
+type buf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *buf) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+func (b *buf) Close() error { return nil }
+func (b *buf) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+func newTestExecutor(t *testing.T) *Executor {
+	dir := t.TempDir()
+	e := &Executor{Lookup: func(key, container string) (ContainerInfo, error) {
+		return ContainerInfo{Namespace: "ns", Pod: "p", Container: container, Dir: dir, Env: []string{"EXTRA=1"}}, nil
+	}}
+	t.Cleanup(e.Close)
+	return e
+}
+
+func exitCode(t *testing.T, err error) int {
+	t.Helper()
+	if err == nil {
+		return 0
+	}
+	// ServeExec type-asserts, so the error must not be wrapped.
+	ee, ok := err.(utilexec.ExitError)
+	if !ok {
+		t.Fatalf("error %v (%T) is not a utilexec.ExitError", err, err)
+	}
+	return ee.ExitStatus()
+}
+
+func TestExecPipes(t *testing.T) {
+	e := newTestExecutor(t)
+	for _, tc := range []struct {
+		name       string
+		cmd        []string
+		stdin      io.Reader
+		out, errS  string
+		code       int
+		errContain bool
+	}{
+		{name: "streams", cmd: []string{"sh", "-c", "echo out; echo err >&2; exit 3"}, out: "out\n", errS: "err\n", code: 3},
+		{name: "env", cmd: []string{"sh", "-c", "echo $POD_NAME $POD_NAMESPACE $CONTAINER $EXTRA"}, out: "p ns c 1\n"},
+		{name: "stdin EOF", cmd: []string{"cat"}, stdin: strings.NewReader("a\nb\n"), out: "a\nb\n"},
+		{name: "not found", cmd: []string{"no-such-command-rexec"}, errS: "executable file not found", code: 127, errContain: true},
+		{name: "signal", cmd: []string{"sh", "-c", "kill -9 $$"}, code: 137},
+		// A background job holding stdout must not hold the exec open.
+		{name: "background job", cmd: []string{"sh", "-c", "sleep 100 & echo bg"}, out: "bg\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errOut buf
+			start := time.Now()
+			err := e.ExecInContainer(context.Background(), "ns_p", "", "c", tc.cmd, tc.stdin, &out, &errOut, false, nil, 0)
+			if got := exitCode(t, err); got != tc.code {
+				t.Errorf("exit code %d, want %d", got, tc.code)
+			}
+			if out.String() != tc.out {
+				t.Errorf("stdout %q, want %q", out.String(), tc.out)
+			}
+			if tc.errContain && !strings.Contains(errOut.String(), tc.errS) || !tc.errContain && errOut.String() != tc.errS {
+				t.Errorf("stderr %q, want %q", errOut.String(), tc.errS)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("took %v", d)
+			}
+		})
+	}
+	if n := e.Running(); n != 0 {
+		t.Errorf("%d commands still tracked", n)
+	}
+}
+
+func TestExecContextCancelKills(t *testing.T) {
+	e := newTestExecutor(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var out buf
+	go func() {
+		done <- e.ExecInContainer(ctx, "ns_p", "", "c", []string{"sh", "-c", "echo up; sleep 100"}, nil, &out, nil, false, nil, 0)
+	}()
+	for !strings.Contains(out.String(), "up") {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if code := exitCode(t, err); code != 137 {
+			t.Errorf("exit code %d, want 137 (SIGKILL)", code)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("command survived its context")
+	}
+}
+
+func TestExecTTY(t *testing.T) {
+	e := newTestExecutor(t)
+	resize := make(chan remotecommand.TerminalSize, 1)
+	resize <- remotecommand.TerminalSize{Width: 91, Height: 27}
+	close(resize)
+	var out buf
+	err := e.ExecInContainer(context.Background(), "ns_p", "", "c", []string{"sh", "-c", "stty size; tty; exit 5"},
+		nil, &out, nil, true, resize, 0)
+	if code := exitCode(t, err); code != 5 {
+		t.Errorf("exit code %d, want 5", code)
+	}
+	if !strings.Contains(out.String(), "27 91") || !strings.Contains(out.String(), "/dev/pts/") {
+		t.Errorf("output %q, want the size 27 91 and a /dev/pts tty", out.String())
+	}
+}
+
+func TestExecCloseRefusesNew(t *testing.T) {
+	e := newTestExecutor(t)
+	e.Close()
+	err := e.ExecInContainer(context.Background(), "ns_p", "", "c", []string{"true"}, nil, nil, nil, false, nil, 0)
+	if err == nil || errors.As(err, new(utilexec.CodeExitError)) {
+		t.Errorf("exec after Close: %v, want a refusal", err)
+	}
+}
