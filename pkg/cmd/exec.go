@@ -111,7 +111,9 @@ func (o *execOptions) run(f cmdutil.Factory, cmd *cobra.Command, args []string) 
 	})
 	o.Executor = ex
 	o.InterruptParent = ex.InterruptParent()
-	return o.Run()
+	err = o.Run()
+	ex.ReportPath()
+	return err
 }
 
 // kubeContext names the kubeconfig context and cluster in use, for the
@@ -136,7 +138,7 @@ func (o *execOptions) kubeContext(f cmdutil.Factory) (string, string) {
 }
 
 // secretFlags take a credential as their value.
-var secretFlags = map[string]bool{"--token": true, "--password": true, "--username": false}
+var secretFlags = map[string]bool{"--token": true, "--password": true}
 
 // RedactArgs returns argv with the values of credential flags replaced, so
 // the client command line can go into a recording.

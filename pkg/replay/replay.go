@@ -20,6 +20,9 @@ type Options struct {
 	IdleTimeLimit time.Duration // cap on any pause; 0 means no cap
 	NoWait        bool          // write everything at once
 	Out, ErrOut   io.Writer     // stdout events to Out, stderr events to ErrOut
+
+	// sleepUntil waits until the given play offset; tests replace it.
+	sleepUntil func(ctx context.Context, start time.Time, offset time.Duration) error
 }
 
 // Result tells what was played.
@@ -112,6 +115,9 @@ func (c *clock) wait(ctx context.Context, at time.Duration) error {
 	c.playTime += time.Duration(float64(gap) / c.o.Speed)
 	if c.o.NoWait {
 		return ctx.Err()
+	}
+	if c.o.sleepUntil != nil {
+		return c.o.sleepUntil(ctx, c.start, c.playTime)
 	}
 	d := time.Until(c.start.Add(c.playTime))
 	if d <= 0 {

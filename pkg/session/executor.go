@@ -64,6 +64,14 @@ func NewExecutor(cfg Config) *Executor {
 // Path is the recording's path once the session has started.
 func (e *Executor) Path() string { return e.path }
 
+// ReportPath prints where the recording is, unless -q. It is called once the
+// terminal is out of raw mode, so the line lands where the user expects it.
+func (e *Executor) ReportPath() {
+	if e.path != "" && !e.cfg.Quiet && e.cfg.ErrOut != nil {
+		fmt.Fprintf(e.cfg.ErrOut, "Session recorded to %s\n", e.path)
+	}
+}
+
 // InterruptParent is handed to kubectl's terminal handling. Without it,
 // kubectl exits the process on a signal as soon as the terminal is restored,
 // before the recording is closed; with it, the signal only restores the
@@ -250,9 +258,6 @@ func (e *Executor) finish(s *live, streamErr error) error {
 		out.err = &RecordingError{Path: e.path, Err: err}
 	}
 	e.closeOnce.Do(func() { close(e.closed) })
-	if !e.cfg.Quiet && e.cfg.ErrOut != nil {
-		fmt.Fprintf(e.cfg.ErrOut, "Session recorded to %s\n", e.path)
-	}
 	return out.err
 }
 

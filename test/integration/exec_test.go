@@ -270,3 +270,18 @@ func TestNoWebSocketEnvForcesSPDY(t *testing.T) {
 		t.Errorf("upgrades %v, want only spdy", got)
 	}
 }
+
+func TestForbiddenSelfSubjectReviewStillRecords(t *testing.T) {
+	_, kc := cluster(t, testserver.Options{ForbidSelfSubjectReview: true})
+	r := rexec(t, kc, nil, "", "demo", "--", "sh", "-c", "echo ok")
+	if r.code != 0 || r.stdout != "ok\n" {
+		t.Fatalf("exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
+	}
+	h, _, _, _, err := readAll(t, r.recording)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Rexec.User.Username != "unknown" || !strings.Contains(h.Rexec.User.Error, "forbidden") {
+		t.Errorf("user %+v, want unknown with the reason", h.Rexec.User)
+	}
+}
