@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -84,7 +85,7 @@ func (e *Executor) ExecInContainer(ctx context.Context, name, _ string, containe
 	// Resolve the executable first so a missing one gets the runtime-style
 	// message on the stream the user is watching and a distinct exit code,
 	// instead of a Go error string that ServeExec would turn into a 500.
-	path, code, msg := resolve(cmd[0])
+	path, code, msg := resolve(cmd[0], info.Dir)
 	if code != 0 {
 		w := errOut
 		if tty || w == nil {
@@ -113,24 +114,31 @@ func (e *Executor) ExecInContainer(ctx context.Context, name, _ string, containe
 	return e.runPipes(ctx, c, in, out, errOut)
 }
 
-// resolve finds an executable the way execve via PATH would and, when that
-// fails, returns the exit code and message a runtime would report.
-func resolve(arg0 string) (path string, code int, msg string) {
-	p, err := exec.LookPath(arg0)
-	if err == nil {
-		return p, 0, ""
-	}
-	if errors.Is(err, exec.ErrDot) {
-		// A relative name found in the working directory runs as it would
-		// in a container; the Go safety check does not apply here.
-		if abs, aerr := filepath.Abs(p); aerr == nil {
-			return abs, 0, ""
+// resolve finds an executable the way execve would (through PATH for a bare
+// name, relative to the working directory for a path) and, when that fails,
+// returns the exit code and message a runtime would report.
+func resolve(arg0, dir string) (path string, code int, msg string) {
+	var err error
+	if strings.Contains(arg0, "/") {
+		path = arg0
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(dir, path)
 		}
+		var st os.FileInfo
+		if st, err = os.Stat(path); err == nil && (st.IsDir() || st.Mode()&0o111 == 0) {
+			err = fs.ErrPermission
+		}
+	} else {
+		path, err = exec.LookPath(arg0)
 	}
-	if errors.Is(err, fs.ErrPermission) {
+	switch {
+	case err == nil:
+		return path, 0, ""
+	case errors.Is(err, fs.ErrPermission):
 		return "", exitNotExecutable, fmt.Sprintf("exec failed: unable to start container process: exec: %q: permission denied\n", arg0)
+	default:
+		return "", exitNotFound, fmt.Sprintf("exec failed: unable to start container process: exec: %q: executable file not found in $PATH\n", arg0)
 	}
-	return "", exitNotFound, fmt.Sprintf("exec failed: unable to start container process: exec: %q: executable file not found in $PATH\n", arg0)
 }
 
 func (e *Executor) runPipes(ctx context.Context, c *exec.Cmd, in io.Reader, out, errOut io.WriteCloser) error {

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -56,6 +58,10 @@ func exitCode(t *testing.T, err error) int {
 
 func TestExecPipes(t *testing.T) {
 	e := newTestExecutor(t)
+	info, _ := e.Lookup("ns_p", "c")
+	if err := os.WriteFile(filepath.Join(info.Dir, "data.txt"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name       string
 		cmd        []string
@@ -68,6 +74,7 @@ func TestExecPipes(t *testing.T) {
 		{name: "env", cmd: []string{"sh", "-c", "echo $POD_NAME $POD_NAMESPACE $CONTAINER $EXTRA"}, out: "p ns c 1\n"},
 		{name: "stdin EOF", cmd: []string{"cat"}, stdin: strings.NewReader("a\nb\n"), out: "a\nb\n"},
 		{name: "not found", cmd: []string{"no-such-command-rexec"}, errS: "executable file not found", code: 127, errContain: true},
+		{name: "not executable", cmd: []string{"./data.txt"}, errS: "permission denied", code: 126, errContain: true},
 		{name: "signal", cmd: []string{"sh", "-c", "kill -9 $$"}, code: 137},
 		// A background job holding stdout must not hold the exec open.
 		{name: "background job", cmd: []string{"sh", "-c", "sleep 100 & echo bg"}, out: "bg\n"},
