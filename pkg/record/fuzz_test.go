@@ -34,7 +34,7 @@ func FuzzReader(f *testing.F) {
 		}
 		r, err := NewReader(ra, int64(len(data)))
 		if err != nil {
-			if !errors.Is(err, ErrNotRecording) && !errors.Is(err, ErrAbrupt) && !errors.Is(err, ErrCorrupt) {
+			if !errors.Is(err, ErrNotRecording) && !errors.Is(err, ErrAbrupt) && !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrUnsupportedVersion) {
 				t.Fatalf("NewReader: unclassified error %v", err)
 			}
 			return

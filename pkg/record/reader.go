@@ -188,7 +188,7 @@ func (r *Reader) readHeader() error {
 	}
 	h, err := parseHeader(line)
 	if err != nil {
-		if r.idx.Frames[0].Checkpoint != nil {
+		if r.idx.Frames[0].Checkpoint != nil && !errors.Is(err, ErrUnsupportedVersion) {
 			// Our own layout around it: the header was damaged, not
 			// written by someone else.
 			return &CorruptError{Frame: 0, Offset: r.idx.Frames[0].Offset, Err: err}
@@ -213,6 +213,9 @@ func parseHeader(line []byte) (Header, error) {
 	}
 	if h.Version != 3 {
 		return h, fmt.Errorf("%w: asciicast version %d, this reads version 3", ErrNotRecording, h.Version)
+	}
+	if h.Rexec != nil && h.Rexec.FormatVersion > FormatVersion {
+		return h, fmt.Errorf("%w: format_version %d is newer than this kubectl-rexec reads (%d); upgrade it", ErrUnsupportedVersion, h.Rexec.FormatVersion, FormatVersion)
 	}
 	return h, nil
 }

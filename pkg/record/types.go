@@ -7,9 +7,9 @@ import (
 	"time"
 )
 
-// FormatVersion is the value of the header's rexec.format_version written by
-// this package. Readers refuse nothing on it today; a later, incompatible
-// layout will bump it.
+// FormatVersion is the header's rexec.format_version this package writes
+// and the newest it reads: a later, incompatible layout bumps it, and the
+// reader refuses what it cannot read safely rather than misreading it.
 const FormatVersion = 1
 
 // Term is the asciicast v3 "term" object.
@@ -171,6 +171,9 @@ var (
 	ErrCorrupt = errors.New("recording is corrupt")
 	// ErrClosed: the Writer was closed.
 	ErrClosed = errors.New("recording is closed")
+	// ErrUnsupportedVersion: the recording's rexec.format_version is newer
+	// than this package knows.
+	ErrUnsupportedVersion = errors.New("unsupported recording format version")
 	// ErrNotBegun: an event was recorded before Begin.
 	ErrNotBegun = errors.New("recording has not begun: Begin must come first")
 )

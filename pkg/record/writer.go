@@ -142,6 +142,8 @@ type Writer struct {
 	closeOnce sync.Once
 	closeErr  error
 
+	free freeLists
+
 	stEvents atomic.Int64
 	stFrames atomic.Int64
 	stBytes  [3]atomic.Int64
@@ -224,6 +226,7 @@ func NewWriter(out io.Writer, opts Options) *Writer {
 		q:      make(chan item, opts.QueueEvents),
 		done:   make(chan struct{}),
 		failed: make(chan struct{}),
+		free:   newFreeLists(opts.QueueEvents + 16),
 		sink:   sink{w: out, h: sha256.New()},
 	}
 	enc, err := zstd.NewWriter(nil,
@@ -376,7 +379,7 @@ func (w *Writer) stream(k kind, p []byte) error {
 		return nil
 	}
 	t := w.since()
-	bp := getBuf(len(p))
+	bp := w.free.get(len(p))
 	copy((*bp)[headroom:], p)
 	return w.enqueue(item{t: t, buf: bp, kind: k})
 }
@@ -385,7 +388,7 @@ func (w *Writer) enqueue(it item) error {
 	w.mu.RLock()
 	if w.closed {
 		w.mu.RUnlock()
-		putBuf(it.buf)
+		w.free.put(it.buf)
 		return ErrClosed
 	}
 	select {
@@ -402,7 +405,7 @@ func (w *Writer) enqueue(it item) error {
 		return nil
 	case <-w.failed:
 		w.mu.RUnlock()
-		putBuf(it.buf)
+		w.free.put(it.buf)
 		return w.Err()
 	}
 }
@@ -461,7 +464,7 @@ func (w *Writer) handle(it item) bool {
 	if w.hasErr.Load() {
 		// Keep draining so no hot-path call waits forever, and give the
 		// buffers back.
-		putBuf(it.buf)
+		w.free.put(it.buf)
 		if it.ctl != nil && it.ctl.reply != nil {
 			it.ctl.reply <- w.Err()
 		}
@@ -470,7 +473,7 @@ func (w *Writer) handle(it item) bool {
 	switch it.kind {
 	case kStdout, kStderr, kStdin:
 		w.handleStream(it)
-		putBuf(it.buf)
+		w.free.put(it.buf)
 	case kResize:
 		w.beginLine(it.t, "r")
 		w.line = strconv.AppendInt(w.line, int64(it.a), 10)
@@ -759,37 +762,54 @@ func (w *Writer) finish(t int64, end End) {
 	}
 }
 
-// Queued stream bytes live in pooled buffers by size class, so that steady
-// traffic allocates nothing and a burst of large writes does not pin large
-// buffers for small ones.
+// Queued stream bytes live in recycled buffers by size class, so that
+// steady traffic allocates nothing and a burst of large writes does not pin
+// large buffers for small ones. The free lists belong to the Writer rather
+// than to a sync.Pool: a pool is emptied by every garbage collection, and a
+// burst that fills the queue with 32 KiB writes makes the collector run
+// often enough to defeat it. At most QueueEvents buffers plus one per
+// concurrent caller are ever out, so the lists' capacity never drops one in
+// steady state; they are freed with the Writer.
 var bufClasses = [...]int{64, 512, 4 << 10, 32 << 10, maxChunk}
 
-var bufPools [len(bufClasses)]sync.Pool
+type freeLists [len(bufClasses)]chan *[]byte
 
-func getBuf(n int) *[]byte {
+func newFreeLists(n int) (f freeLists) {
+	for i := range f {
+		f[i] = make(chan *[]byte, n)
+	}
+	return f
+}
+
+// get returns a buffer of headroom+n bytes.
+func (f *freeLists) get(n int) *[]byte {
 	for i, c := range bufClasses {
 		if n <= c {
-			if v := bufPools[i].Get(); v != nil {
-				bp := v.(*[]byte)
+			select {
+			case bp := <-f[i]:
 				*bp = (*bp)[:headroom+n]
 				return bp
+			default:
 			}
 			b := make([]byte, headroom+n, headroom+c)
 			return &b
 		}
 	}
-	b := make([]byte, headroom+n)
+	b := make([]byte, headroom+n) // larger than any class: used once
 	return &b
 }
 
-func putBuf(bp *[]byte) {
+func (f *freeLists) put(bp *[]byte) {
 	if bp == nil {
 		return
 	}
 	c := cap(*bp) - headroom
 	for i, cc := range bufClasses {
 		if c == cc {
-			bufPools[i].Put(bp)
+			select {
+			case f[i] <- bp:
+			default:
+			}
 			return
 		}
 	}

@@ -914,6 +914,24 @@ func TestOpenRejectsOtherFiles(t *testing.T) {
 	}
 }
 
+// A recording from a newer, incompatible version is refused, not misread.
+func TestNewerFormatVersionIsRefused(t *testing.T) {
+	h := testHeader()
+	h.Rexec.FormatVersion = FormatVersion + 1
+	var out syncBuffer
+	w := NewWriter(&out, Options{})
+	if err := w.Begin(h); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(exited(0)); err != nil {
+		t.Fatal(err)
+	}
+	_, _, _, err := readAll(t, out.Bytes())
+	if !errors.Is(err, ErrUnsupportedVersion) || !strings.Contains(err.Error(), "format_version 2") {
+		t.Errorf("read: %v, want ErrUnsupportedVersion", err)
+	}
+}
+
 // A zstd-compressed asciicast v3 file from elsewhere (one frame, no
 // checkpoints, no rexec object) reads to a clean end.
 func TestReadPlainAsciicast(t *testing.T) {

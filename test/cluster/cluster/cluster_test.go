@@ -187,6 +187,9 @@ func TestTokenKubeconfig(t *testing.T) {
 
 func TestHAProxy(t *testing.T) {
 	if !haveHAProxy {
+		if os.Getenv("CI") != "" {
+			t.Fatal("haproxy is not installed; CI must install it (apt-get install -y haproxy)")
+		}
 		t.Skip("haproxy is not installed (apt-get install -y haproxy)")
 	}
 	protocols(t, func(t *testing.T, ws bool) {
