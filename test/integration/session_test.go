@@ -96,8 +96,10 @@ func TestTTYWithResize(t *testing.T) {
 	for _, p := range protocols {
 		t.Run(p.name, func(t *testing.T) {
 			dir := privateDir(t)
+			// The pod prints its size for every line it reads, so the test can
+			// keep asking until the resize has travelled, however loaded the machine.
 			cmd := exec.Command(rexecBin, "--kubeconfig", kc, "--record-dir", dir, "-it", "demo", "--",
-				"sh", "-c", `stty size; read line; stty size; echo "got:$line"`)
+				"sh", "-c", `stty size; while read line; do stty size; echo "got:$line"; [ "$line" = bye ] && exit 0; done`)
 			cmd.Env = append(os.Environ(), p.env...)
 			ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 30, Cols: 100})
 			if err != nil {
@@ -110,11 +112,16 @@ func TestTTYWithResize(t *testing.T) {
 			if err := pty.Setsize(ptmx, &pty.Winsize{Rows: 40, Cols: 120}); err != nil {
 				t.Fatal(err)
 			}
-			time.Sleep(300 * time.Millisecond) // SIGWINCH travels to the pod before the line does
-			if _, err := ptmx.Write([]byte("hello\r")); err != nil {
+			waitFor(t, "the pod to see 40 120", func() bool {
+				if _, err := ptmx.Write([]byte("hello\r")); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(100 * time.Millisecond)
+				return strings.Contains(screen.String(), "40 120")
+			})
+			if _, err := ptmx.Write([]byte("bye\r")); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, "resized output", func() bool { return strings.Contains(screen.String(), "got:hello") })
 			if err := cmd.Wait(); err != nil {
 				t.Fatalf("exit: %v; screen %q", err, screen.String())
 			}
