@@ -5,19 +5,33 @@ import (
 	"errors"
 	"strings"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	utilexec "k8s.io/client-go/util/exec"
 
 	"github.com/kubectl-rexec/kubectl-rexec/pkg/record"
 )
 
 // ConnectionLostError says the stream ended without the remote command's exit
-// status. kubectl reports such a SPDY session as success; rexec never does.
-type ConnectionLostError struct{ Reason string }
+// status: kubectl reports such a SPDY session as success; rexec never does.
+// Reason says what happened, Hop where to look, Err is the stream's own error.
+type ConnectionLostError struct {
+	Reason string
+	Hop    string
+	Err    error
+}
 
 func (e *ConnectionLostError) Error() string {
-	return "connection lost: " + e.Reason +
-		"; the remote command's outcome is unknown (check the API server and any proxy on the path, such as HAProxy's 'timeout tunnel')"
+	msg := "connection lost: " + e.Reason
+	if e.Err != nil {
+		msg += " (" + e.Err.Error() + ")"
+	}
+	if e.Hop != "" {
+		msg += "; " + e.Hop
+	}
+	return msg + "; the remote command's outcome is unknown"
 }
+
+func (e *ConnectionLostError) Unwrap() error { return e.Err }
 
 type outcome struct {
 	end record.End
@@ -41,8 +55,8 @@ func classify(s *live, streamErr error) outcome {
 		ie := &InterruptedError{Signal: sig, Terminal: s.header.Rexec.TTY}
 		return outcome{end: record.End{Reason: record.ReasonInterrupted, Message: ie.Error()}, err: ie}
 	case streamErr == nil && s.missingStatus():
-		lost := &ConnectionLostError{Reason: "the stream closed without the command's exit status"}
-		return outcome{end: record.End{Reason: record.ReasonConnectionLost, Message: lost.Reason}, err: lost}
+		lost := &ConnectionLostError{Reason: "the stream closed without the command's exit status", Hop: hopProxyOrServer}
+		return outcome{end: record.End{Reason: record.ReasonConnectionLost, Message: lost.Error()}, err: lost}
 	case streamErr == nil:
 		return outcome{end: record.End{Reason: record.ReasonExited, ExitCode: intPtr(0)}}
 	}
@@ -52,7 +66,13 @@ func classify(s *live, streamErr error) outcome {
 	if errors.Is(streamErr, context.Canceled) {
 		return outcome{end: record.End{Reason: record.ReasonInterrupted, Message: streamErr.Error()}, err: streamErr}
 	}
-	return outcome{end: record.End{Reason: record.ReasonConnectionLost, Message: streamErr.Error()}, err: streamErr}
+	if _, ok := errorsAs[*apierrors.StatusError](streamErr); ok {
+		// The API server answered with a Status (forbidden, not found, ...):
+		// kubectl's own message says it best, so it is returned unchanged.
+		return outcome{end: record.End{Reason: record.ReasonConnectionLost, Message: streamErr.Error()}, err: streamErr}
+	}
+	lost := explain(streamErr)
+	return outcome{end: record.End{Reason: record.ReasonConnectionLost, Message: lost.Error()}, err: lost}
 }
 
 // missingStatus is true when a SPDY stream of protocol v4 or later ended

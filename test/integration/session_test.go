@@ -178,6 +178,9 @@ func TestCutConnectionIsNeverSuccess(t *testing.T) {
 			if code == 0 {
 				t.Fatalf("a cut session exited 0; stderr %q", s.stderr.String())
 			}
+			if !strings.Contains(s.stderr.String(), "error: connection lost: ") {
+				t.Errorf("the cut is not named: %q", s.stderr.String())
+			}
 			if strings.Contains(s.stdout.String(), "done") {
 				t.Fatalf("the command was not cut")
 			}

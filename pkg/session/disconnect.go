@@ -1,0 +1,57 @@
+package session
+
+import (
+	"crypto/x509"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"syscall"
+
+	"k8s.io/streaming/pkg/httpstream"
+)
+
+// Hints name the hop to check first. The path is: this client, any proxy or
+// load balancer (HAProxy, an ingress, a corporate proxy), the API server,
+// then the kubelet and the container runtime.
+const (
+	hopProxyOrServer = "likely a proxy or load balancer between here and the API server " +
+		"(an idle or tunnel timeout such as HAProxy's 'timeout tunnel'), else the API server itself"
+	hopUpgrade = "the API server or a proxy refused the streaming upgrade; a proxy that drops the " +
+		"'Upgrade' and 'Connection' headers causes this"
+	hopTLS   = "check the server certificate and any TLS-intercepting proxy on the path"
+	hopProxy = "the HTTPS proxy in effect (kubeconfig proxy-url or HTTPS_PROXY) refused or failed the connection"
+	hopPing  = "the API server stopped answering pings; check the network path and the API server's load"
+)
+
+// explain names why a stream ended early, from the error client-go gave.
+func explain(err error) *ConnectionLostError {
+	msg := err.Error()
+	lost := func(reason, hop string) *ConnectionLostError {
+		return &ConnectionLostError{Reason: reason, Hop: hop, Err: err}
+	}
+	var unknownAuthority x509.UnknownAuthorityError
+	var hostnameErr x509.HostnameError
+	var certInvalid x509.CertificateInvalidError
+	var netErr net.Error
+	switch {
+	case httpstream.IsHTTPSProxyError(err):
+		return lost("proxy error", hopProxy)
+	case httpstream.IsUpgradeFailure(err):
+		return lost("upgrade refused", hopUpgrade)
+	case errors.As(err, &unknownAuthority), errors.As(err, &hostnameErr), errors.As(err, &certInvalid),
+		strings.Contains(msg, "tls: "), strings.Contains(msg, "x509: "):
+		return lost("TLS error", hopTLS)
+	case errors.Is(err, syscall.ECONNRESET), strings.Contains(msg, "connection reset by peer"):
+		return lost("connection reset by peer", hopProxyOrServer)
+	case errors.Is(err, syscall.ECONNREFUSED), strings.Contains(msg, "connection refused"):
+		return lost("connection refused", "nothing listens at the server address; check the kubeconfig's server URL and that the API server (or the proxy in front of it) is up")
+	case strings.Contains(msg, "close 1006"), strings.Contains(msg, "abnormal closure"):
+		return lost("the WebSocket closed without a close frame", hopProxyOrServer)
+	case errors.As(err, &netErr) && netErr.Timeout(), strings.Contains(msg, "i/o timeout"):
+		return lost("no reply to pings in time", hopPing)
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF), strings.Contains(msg, "EOF"):
+		return lost("the connection was closed", hopProxyOrServer)
+	}
+	return lost("the stream failed", hopProxyOrServer)
+}

@@ -1,0 +1,48 @@
+package session
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+
+	"k8s.io/streaming/pkg/httpstream"
+)
+
+func TestExplainNamesTheCause(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{&net.OpError{Op: "read", Err: os.NewSyscallError("read", syscall.ECONNRESET)}, "connection reset by peer"},
+		{errors.New("next reader: websocket: close 1006 (abnormal closure): unexpected EOF"), "the WebSocket closed without a close frame"},
+		{fmt.Errorf("error reading from error stream: %w", io.ErrUnexpectedEOF), "the connection was closed"},
+		{&httpstream.UpgradeFailureError{Cause: errors.New("502 Bad Gateway")}, "upgrade refused"},
+		{errors.New("tls: failed to verify certificate: x509: certificate signed by unknown authority"), "TLS error"},
+		{&net.OpError{Op: "read", Err: timeoutErr{}}, "no reply to pings in time"},
+		{errors.New("dial tcp 127.0.0.1:1: connect: connection refused"), "connection refused"},
+		{errors.New("something else"), "the stream failed"},
+	} {
+		got := explain(tc.err)
+		if got.Reason != tc.want {
+			t.Errorf("%v: reason %q, want %q", tc.err, got.Reason, tc.want)
+		}
+		msg := got.Error()
+		if !strings.HasPrefix(msg, "connection lost: "+tc.want) || !strings.Contains(msg, tc.err.Error()) || got.Hop == "" {
+			t.Errorf("message %q", msg)
+		}
+		if !errors.Is(got, tc.err) {
+			t.Errorf("the stream error is not wrapped")
+		}
+	}
+}
+
+type timeoutErr struct{}
+
+func (timeoutErr) Error() string   { return "i/o timeout" }
+func (timeoutErr) Timeout() bool   { return true }
+func (timeoutErr) Temporary() bool { return true }
