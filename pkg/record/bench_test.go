@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"fmt"
-	"io"
 	mrand "math/rand/v2"
 	"testing"
 	"time"
@@ -45,10 +44,19 @@ func randomBytes(n int) []byte {
 	return b
 }
 
+// countingDiscard is io.Discard that counts, for the compression ratio.
+type countingDiscard struct{ n int64 }
+
+func (c *countingDiscard) Write(p []byte) (int, error) {
+	c.n += int64(len(p))
+	return len(p), nil
+}
+
 // benchWrites measures the recorder end to end: hot path, queue, encoding,
-// compression into io.Discard, and Close.
+// compression into a discarding writer, and Close.
 func benchWrites(b *testing.B, src []byte, size int, opts Options) {
-	w := NewWriter(io.Discard, opts)
+	var out countingDiscard
+	w := NewWriter(&out, opts)
 	if err := w.Begin(Header{Term: Term{Cols: 80, Rows: 24}, Rexec: &Meta{SessionID: "bench"}}); err != nil {
 		b.Fatal(err)
 	}
@@ -70,7 +78,7 @@ func benchWrites(b *testing.B, src []byte, size int, opts Options) {
 	if err := w.Flush(); err != nil {
 		b.Fatal(err)
 	}
-	warm := w.Stats().Events
+	warm, warmOut := w.Stats().Events, out.n
 	b.SetBytes(int64(size))
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -82,6 +90,7 @@ func benchWrites(b *testing.B, src []byte, size int, opts Options) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(w.Stats().Events-warm)/b.Elapsed().Seconds(), "events/s")
+	b.ReportMetric(float64(b.N)*float64(size)/float64(out.n-warmOut), "ratio")
 }
 
 func BenchmarkWriterText(b *testing.B) {

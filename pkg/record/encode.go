@@ -3,6 +3,7 @@ package record
 import (
 	"encoding/binary"
 	"math"
+	"math/bits"
 	"slices"
 	"strconv"
 	"unicode/utf8"
@@ -30,34 +31,38 @@ var escapes = func() (t [256]byte) {
 }()
 
 // appendEscaped appends s, which must be valid UTF-8, as the inside of a JSON
-// string. Runs of bytes that need no escape are copied in one go, and eight
-// bytes at a time are checked for anything to escape at all, which is what
-// makes terminal text (long runs between ESC and newline) cheap.
+// string. It looks at eight bytes at a time for anything to escape and
+// copies the runs in between in one go, which is what makes terminal text
+// (runs of a few dozen bytes between an ESC and a newline) cheap.
 func appendEscaped(dst, s []byte) []byte {
 	dst = slices.Grow(dst, len(s)+len(s)/8+8)
 	start, i := 0, 0
-	for i < len(s) {
-		if i+8 <= len(s) && !mayNeedEscape(binary.LittleEndian.Uint64(s[i:])) {
+	for i+8 <= len(s) {
+		m := escapeMask(binary.LittleEndian.Uint64(s[i:]))
+		if m == 0 {
 			i += 8
 			continue
 		}
-		end := min(i+8, len(s))
-		for ; i < end; i++ {
-			c := s[i]
-			e := escapes[c]
-			if e == 0 {
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			if e == 'u' {
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			} else {
-				dst = append(dst, '\\', e)
-			}
+		// The lowest flagged byte is always one to escape (see
+		// escapeMask); the bytes after it are looked at again.
+		j := i + bits.TrailingZeros64(m)>>3
+		dst = appendEscape(append(dst, s[start:j]...), s[j])
+		start, i = j+1, j+1
+	}
+	for ; i < len(s); i++ {
+		if escapes[s[i]] != 0 {
+			dst = appendEscape(append(dst, s[start:i]...), s[i])
 			start = i + 1
 		}
 	}
 	return append(dst, s[start:]...)
+}
+
+func appendEscape(dst []byte, c byte) []byte {
+	if e := escapes[c]; e != 'u' {
+		return append(dst, '\\', e)
+	}
+	return append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
 }
 
 const (
@@ -65,15 +70,15 @@ const (
 	highs = 0x8080808080808080
 )
 
-// mayNeedEscape reports whether any of the eight bytes in x is below 0x20,
-// '"', '\\' or 0x7f. It may say true when none is (a borrow can spill into
-// the next byte), never false when one is; the caller then looks byte by
-// byte.
-func mayNeedEscape(x uint64) bool {
+// escapeMask flags (in the high bit of each byte, little-endian) the bytes
+// of x that are below 0x20, '"', '\\' or 0x7f. A borrow in the subtractions
+// can also flag a byte after a flagged one, never one before it, so the
+// lowest flag is exact.
+func escapeMask(x uint64) uint64 {
 	q := x ^ ('"' * ones)
 	b := x ^ ('\\' * ones)
 	d := x ^ (0x7f * ones)
-	return ((x-0x20*ones)&^x|(q-ones)&^q|(b-ones)&^b|(d-ones)&^d)&highs != 0
+	return ((x-0x20*ones)&^x | (q-ones)&^q | (b-ones)&^b | (d-ones)&^d) & highs
 }
 
 // b64pairs maps 12 bits to their two base64 characters (RFC 4648 standard

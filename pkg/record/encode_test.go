@@ -3,7 +3,9 @@ package record
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
+	"math/bits"
 	mrand "math/rand/v2"
 	"strings"
 	"testing"
@@ -27,7 +29,8 @@ func TestEscapeEveryByte(t *testing.T) {
 		"\x1b[31m\x00\x7f": `\u001b[31m\u0000\u007f`,
 		`"\`:               `\"\\`,
 		"<a href=x>&amp;":  "<a href=x>&amp;", // unlike encoding/json
-		"€ ✓ 😀 \u2028":     "€ ✓ 😀 \u2028",
+		"€ ✓ 😀 x":          "€ ✓ 😀 x",
+		"line sep \u2028":  "line sep \u2028", // valid JSON; only JavaScript minds
 	} {
 		if got := string(appendEscaped(nil, []byte(in))); got != want {
 			t.Errorf("escape %q = %q, want %q", in, got, want)
@@ -47,6 +50,33 @@ func TestEscapeRandomText(t *testing.T) {
 		var s string
 		if err := json.Unmarshal([]byte(`"`+string(appendEscaped(nil, []byte(in)))+`"`), &s); err != nil || s != in {
 			t.Fatalf("%q round trips to %q, %v", in, s, err)
+		}
+	}
+}
+
+// The first byte escapeMask flags is exactly the first byte to escape.
+func TestEscapeMaskFirstFlagIsExact(t *testing.T) {
+	rng := mrand.New(mrand.NewPCG(9, 9))
+	interesting := []byte{0x00, 0x1f, 0x20, 0x21, '"', 0x23, '\\', 0x5b, 0x5d, 0x7e, 0x7f, 0x80, 0x9f, 0xa0, 0xdf, 0xe0, 0xff}
+	for n := 0; n < 200000; n++ {
+		var w [8]byte
+		for i := range w {
+			if rng.IntN(2) == 0 {
+				w[i] = interesting[rng.IntN(len(interesting))]
+			} else {
+				w[i] = byte(rng.Uint32())
+			}
+		}
+		want := 8
+		for i, c := range w {
+			if escapes[c] != 0 {
+				want = i
+				break
+			}
+		}
+		got := bits.TrailingZeros64(escapeMask(binary.LittleEndian.Uint64(w[:]))) >> 3
+		if got != want {
+			t.Fatalf("% x: first flag at %d, first byte to escape at %d", w, got, want)
 		}
 	}
 }

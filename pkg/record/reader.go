@@ -60,7 +60,6 @@ func putDecoder(d *zstd.Decoder) {
 // frame matches its checkpoint and that the trailer matches the whole.
 type Reader struct {
 	ra     io.ReaderAt
-	size   int64
 	closer io.Closer
 	idx    *Index
 	scanEr error // what Scan found wrong after the frames in idx
@@ -161,7 +160,7 @@ func NewReader(ra io.ReaderAt, size int64) (*Reader, error) {
 		return nil, err
 	}
 	r := &Reader{
-		ra: ra, size: size, idx: idx, scanEr: scanErr,
+		ra: ra, idx: idx, scanEr: scanErr,
 		dec: dec, br: bufio.NewReaderSize(nil, 64<<10), h: sha256.New(),
 		chain: chainStart(),
 	}

@@ -285,6 +285,9 @@ func TestHeaderRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, evs, tr := mustReadAll(t, out.Bytes())
+	if long := strings.Repeat("é", maxMessage); clip(long, maxMessage) != long[:maxMessage]+"…" || clip("ok", 5) != "ok" {
+		t.Error("clip does not cut long messages at a character boundary")
+	}
 	if !reflect.DeepEqual(got, h) {
 		t.Errorf("header\n%+v\n%+v\nwant\n%+v\n%+v", got, got.Rexec, h, h.Rexec)
 	}
