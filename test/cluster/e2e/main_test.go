@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -279,8 +280,8 @@ func both(t *testing.T, i inv) (k, r res) {
 	if r.stdout != k.stdout {
 		t.Errorf("stdout differs:\nkubectl %q\nrexec   %q", clip(k.stdout), clip(r.stdout))
 	}
-	if got := withoutRecordedLine(r.stderr); got != k.stderr {
-		t.Errorf("stderr differs (rexec's Session recorded line removed):\nkubectl %q\nrexec   %q", k.stderr, got)
+	if got, want := normalizeKlog(withoutRecordedLine(r.stderr)), normalizeKlog(k.stderr); got != want {
+		t.Errorf("stderr differs (rexec's Session recorded line removed, klog times and PIDs masked):\nkubectl %q\nrexec   %q", want, got)
 	}
 	if r.code != k.code {
 		t.Errorf("exit code differs: kubectl %d, rexec %d", k.code, r.code)
@@ -302,6 +303,15 @@ func withoutRecordedLine(s string) string {
 		b.WriteString(l)
 	}
 	return b.String()
+}
+
+// klogPrefix is the header of a klog line: severity, date, time, PID.
+var klogPrefix = regexp.MustCompile(`(?m)^([IWEF])\d{4} \d\d:\d\d:\d\d\.\d{6}\s+\d+ `)
+
+// normalizeKlog masks what differs between any two runs in client-go's log
+// lines (time and PID), and nothing else.
+func normalizeKlog(s string) string {
+	return klogPrefix.ReplaceAllString(s, "${1}MMDD hh:mm:ss.uuuuuu PID ")
 }
 
 // recordedPath is the path rexec named on its "Session recorded to" line.
@@ -340,4 +350,21 @@ func freePort(t *testing.T) string {
 	}
 	defer func() { _ = l.Close() }()
 	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+}
+
+// lineDiff lists the lines of a that are not in b.
+func lineDiff(a, b string) []string {
+	in := map[string]int{}
+	for _, l := range strings.Split(b, "\n") {
+		in[l]++
+	}
+	var only []string
+	for _, l := range strings.Split(a, "\n") {
+		if in[l] > 0 {
+			in[l]--
+			continue
+		}
+		only = append(only, l)
+	}
+	return only
 }
