@@ -97,6 +97,13 @@ func BenchmarkWriterText(b *testing.B) {
 	benchWrites(b, terminalText(8<<20), 32<<10, Options{})
 }
 
+// BenchmarkWriterTextCompressed is BenchmarkWriterText with the raw-frame
+// fallback off: what compressing every frame costs when the stream is faster
+// than the compressor, and the size it saves.
+func BenchmarkWriterTextCompressed(b *testing.B) {
+	benchWrites(b, terminalText(8<<20), 32<<10, Options{RawBacklog: -1})
+}
+
 func BenchmarkWriterRandom(b *testing.B) {
 	benchWrites(b, randomBytes(8<<20), 32<<10, Options{})
 }

@@ -154,9 +154,12 @@ type Event struct {
 
 // Stats is what a Writer has recorded so far.
 type Stats struct {
-	Events int64       // event lines written
-	Frames int         // zstd frames completed, the header frame included
-	Bytes  StreamBytes // raw stream bytes written
+	Events int64 // event lines written
+	Frames int   // zstd frames completed, the header frame included
+	// RawFrames counts data frames stored uncompressed because events were
+	// queueing faster than compression drained them (Options.RawBacklog).
+	RawFrames int
+	Bytes     StreamBytes // raw stream bytes written
 }
 
 // Errors. Match them with errors.Is; the errors returned carry detail.

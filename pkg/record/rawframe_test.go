@@ -1,0 +1,65 @@
+package record
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// TestRawFramesAreStandardZstd checks the frames stored when the writer is
+// behind: the reader, a plain zstd decoder and the zstd CLI all read them,
+// and a torn raw frame still gives every flushed event.
+func TestRawFramesAreStandardZstd(t *testing.T) {
+	text := bytes.Repeat([]byte("ls -la \x1b[32mgreen\x1b[0m é\n"), 20000) // > 3 blocks of 128 KiB
+	var w *Writer
+	data := record(t, Options{forceRaw: true, FrameBytes: 256 << 10}, exited(0), func(wr *Writer) {
+		w = wr
+		for i := 0; i < len(text); i += 7000 {
+			end := min(i+7000, len(text))
+			if err := wr.Stdout(text[i:end]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_ = wr.Stderr([]byte{0xff, 0x00})
+	})
+	if st := w.Stats(); st.RawFrames < 2 {
+		t.Fatalf("want several raw frames, stats %+v", st)
+	}
+	_, evs, _ := mustReadAll(t, data)
+	s := streamsOf(evs)
+	if !bytes.Equal(s['o'], text) || !bytes.Equal(s['e'], []byte{0xff, 0x00}) {
+		t.Fatalf("raw frames lost bytes: stdout %d/%d", len(s['o']), len(text))
+	}
+	dec, _ := zstd.NewReader(nil)
+	plain, err := dec.DecodeAll(data, nil)
+	if err != nil {
+		t.Fatalf("plain zstd decoder: %v", err)
+	}
+	if zcli := lookPath(t, "zstd"); zcli != "" {
+		out, err := execInput(data, zcli, "-dc")
+		if err != nil || !bytes.Equal(out, plain) {
+			t.Fatalf("zstd -dc: %v (%d vs %d bytes)", err, len(out), len(plain))
+		}
+	}
+	ix, err := Scan(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ix.VerifyChain(bytes.NewReader(data)); err != nil {
+		t.Fatalf("chain over raw frames: %v", err)
+	}
+	// Tear the last data frame at many points: never corrupt, always abrupt
+	// with a prefix of the events.
+	last := ix.Frames[len(ix.Frames)-1]
+	for cut := last.Offset + 1; cut < last.Offset+last.Size; cut += 997 {
+		_, got, tr, err := readAll(t, data[:cut])
+		if !errors.Is(err, ErrAbrupt) || tr != nil {
+			t.Fatalf("cut at %d: err %v", cut, err)
+		}
+		if len(got) > len(evs) {
+			t.Fatalf("cut at %d: more events than written", cut)
+		}
+	}
+}
