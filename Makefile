@@ -9,7 +9,7 @@ LDFLAGS  = -s -w -X $(PKG)/pkg/cmd.Version=$(VERSION) -X $(PKG)/pkg/cmd.Commit=$
 BIN      = _output/bin/kubectl-rexec
 GO      ?= go
 
-.PHONY: build test test-fast unit e2e bench bench-e2e demo cluster-build cluster-up cluster-down vet fmt clean install
+.PHONY: build test test-fast unit e2e bench bench-e2e demo cluster-build cluster-up cluster-down vet fmt clean install dist
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/kubectl-rexec
@@ -48,6 +48,12 @@ cluster-up: build cluster-build
 
 cluster-down:
 	cd test/cluster && $(GO) run ./cmd/rexec-cluster down
+
+# Release archives for krew (linux/darwin amd64+arm64, windows amd64), dist/SHA256SUMS and
+# dist/plugin.yaml; reproducible. `make dist VERSION=v0.1.0` also rewrites ./plugin.yaml.
+# PLATFORMS="linux/amd64" builds just one. See hack/dist.sh.
+dist:
+	VERSION='$(VERSION)' COMMIT='$(COMMIT)' GO='$(GO)' bash hack/dist.sh
 
 fmt:
 	gofmt -w cmd pkg internal test

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"runtime"
 	"strings"
@@ -12,12 +13,14 @@ import (
 
 	"github.com/google/uuid"
 	authenticationv1 "k8s.io/api/authentication/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/version"
+	"k8s.io/client-go/kubernetes/scheme"
 )
 
 // The API version the server claims, the one the module builds against.
@@ -61,10 +64,13 @@ var discovery = map[schema.GroupVersion][]metav1.APIResource{
 		{Name: "selfsubjectreviews", SingularName: "selfsubjectreview", Kind: "SelfSubjectReview", Verbs: metav1.Verbs{"create"}},
 		{Name: "tokenreviews", SingularName: "tokenreview", Kind: "TokenReview", Verbs: metav1.Verbs{"create"}},
 	},
+	{Group: "authorization.k8s.io", Version: "v1"}: {
+		{Name: "selfsubjectaccessreviews", SingularName: "selfsubjectaccessreview", Kind: "SelfSubjectAccessReview", Verbs: metav1.Verbs{"create"}},
+	},
 }
 
 // groupOrder is the order of /apis, as kube-apiserver sorts its groups.
-var groupOrder = []string{"apps", "authentication.k8s.io"}
+var groupOrder = []string{"apps", "authentication.k8s.io", "authorization.k8s.io"}
 
 // apiHandler is the API server: authentication, then routing.
 func (s *Server) apiHandler() http.Handler {
@@ -104,6 +110,9 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case path == "version":
 		s.getOnly(w, r, func() any { return versionInfo() })
+		return
+	case path == "readyz" || path == "livez" || path == "healthz":
+		s.health(w, r)
 		return
 	case path == "api":
 		s.getOnly(w, r, func() any { return s.apiVersions(r) })
@@ -179,6 +188,8 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, notFoundPath())
 	case gv.Group == "authentication.k8s.io" && resource == "selfsubjectreviews" && name == "" && r.Method == http.MethodPost:
 		s.selfSubjectReview(w)
+	case gv.Group == "authorization.k8s.io" && resource == "selfsubjectaccessreviews" && name == "" && r.Method == http.MethodPost:
+		s.selfSubjectAccessReview(w, r)
 	case r.Method != http.MethodGet:
 		writeStatus(w, apierrors.NewMethodNotSupported(gr, strings.ToLower(r.Method)))
 	case name != "":
@@ -242,6 +253,45 @@ func (s *Server) selfSubjectReview(w http.ResponseWriter) {
 			Extra:    extra,
 		}},
 	})
+}
+
+// selfSubjectAccessReview answers with Options.Authorize's verdict on the
+// resource attributes asked about; without it everything is allowed.
+func (s *Server) selfSubjectAccessReview(w http.ResponseWriter, r *http.Request) {
+	// Clients send protobuf or JSON; the clientset's codecs read both.
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		writeStatus(w, apierrors.NewBadRequest(err.Error()))
+		return
+	}
+	var review authorizationv1.SelfSubjectAccessReview
+	if _, _, err := scheme.Codecs.UniversalDeserializer().Decode(body, nil, &review); err != nil {
+		writeStatus(w, apierrors.NewBadRequest(err.Error()))
+		return
+	}
+	attrs := review.Spec.ResourceAttributes
+	if attrs == nil {
+		writeStatus(w, apierrors.NewBadRequest("only resourceAttributes are supported"))
+		return
+	}
+	review.TypeMeta = metav1.TypeMeta{Kind: "SelfSubjectAccessReview", APIVersion: "authorization.k8s.io/v1"}
+	review.Status = authorizationv1.SubjectAccessReviewStatus{Allowed: true}
+	if s.opts.Authorize != nil {
+		allowed, reason := s.opts.Authorize(*attrs)
+		review.Status = authorizationv1.SubjectAccessReviewStatus{Allowed: allowed, Denied: !allowed, Reason: reason}
+	}
+	writeJSON(w, http.StatusCreated, &review)
+}
+
+// health answers /readyz, /livez and /healthz as a healthy kube-apiserver.
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		writeStatus(w, apierrors.NewMethodNotSupported(schema.GroupResource{}, strings.ToLower(r.Method)))
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write([]byte("ok"))
 }
 
 func (s *Server) getOnly(w http.ResponseWriter, r *http.Request, body func() any) {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/rest"
 
@@ -42,6 +43,10 @@ type Options struct {
 	// ForbidSelfSubjectReview answers SelfSubjectReview with 403, as a
 	// cluster that does not grant it does.
 	ForbidSelfSubjectReview bool
+	// Authorize answers SelfSubjectAccessReviews: allowed or not, and the
+	// reason. Nil allows everything. Only the review answers; requests
+	// themselves are not authorized.
+	Authorize func(authorizationv1.ResourceAttributes) (allowed bool, reason string)
 	// Token, when set, is the only bearer token accepted; any request
 	// without it gets 401.
 	Token string

@@ -496,7 +496,7 @@ func TestPodsAndDeployments(t *testing.T) {
 		t.Errorf("missing statefulset: %v", err)
 	}
 	groups, resources, err := cs.Discovery().ServerGroupsAndResources()
-	if err != nil || len(groups) != 3 || len(resources) != 3 {
+	if err != nil || len(groups) != 4 || len(resources) != 4 {
 		t.Fatalf("discovery: %d groups, %d resource lists, %v", len(groups), len(resources), err)
 	}
 	v, err := cs.Discovery().ServerVersion()

@@ -43,6 +43,7 @@ type execOptions struct {
 	*kexec.ExecOptions
 	configFlags *genericclioptions.ConfigFlags
 	recordDir   string
+	policy      policyFlags // policy.go: --record, --record-input, --sign-key, --reason, --ticket
 }
 
 func newExecCmd(f cmdutil.Factory, configFlags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
@@ -75,11 +76,15 @@ func newExecCmd(f cmdutil.Factory, configFlags *genericclioptions.ConfigFlags, s
 	cmd.Flags().BoolVarP(&o.TTY, "tty", "t", o.TTY, "Stdin is a TTY")
 	cmd.Flags().BoolVarP(&o.Quiet, "quiet", "q", o.Quiet, "Only print output from the remote session")
 	cmd.Flags().StringVar(&o.recordDir, "record-dir", "", "Directory for recordings (default $"+session.EnvRecordDir+", else ${XDG_STATE_HOME:-~/.local/state}/kubectl-rexec/recordings)")
+	o.policy.addFlags(cmd)
 	configFlags.AddFlags(cmd.Flags())
 	return cmd
 }
 
 func (o *execOptions) run(f cmdutil.Factory, cmd *cobra.Command, args []string) error {
+	if err := o.policy.resolve(cmd, o.recordDir); err != nil {
+		return err
+	}
 	if err := o.Complete(f, cmd, args, cmd.ArgsLenAtDash()); err != nil {
 		return err
 	}
@@ -97,8 +102,7 @@ func (o *execOptions) run(f cmdutil.Factory, cmd *cobra.Command, args []string) 
 	identity := session.LookupIdentity(ctx, clientset)
 
 	contextName, clusterName := o.kubeContext(f)
-	ex := session.NewExecutor(session.Config{
-		RecordDir:  o.recordDir,
+	cfg := session.Config{
 		Quiet:      o.Quiet,
 		ErrOut:     o.ErrOut,
 		Context:    contextName,
@@ -108,7 +112,9 @@ func (o *execOptions) run(f cmdutil.Factory, cmd *cobra.Command, args []string) 
 		WebSocket:  !cmdutil.RemoteCommandWebsockets.IsDisabled(),
 		Identity:   identity,
 		Pod:        func() *corev1.Pod { return o.Pod },
-	})
+	}
+	o.policy.apply(&cfg, o.Quiet, o.ErrOut)
+	ex := session.NewExecutor(cfg)
 	o.Executor = ex
 	o.InterruptParent = ex.InterruptParent()
 	err = o.Run()

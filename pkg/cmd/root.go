@@ -33,6 +33,11 @@ func NewRootCmd(streams genericiooptions.IOStreams) *cobra.Command {
 
 	root := newExecCmd(f, configFlags, streams)
 	root.AddCommand(newReplayCmd(streams), newVersionCmd(streams))
+	// Evidence: verify recordings; the config file and its policy.
+	root.AddCommand(newVerifyCmd(streams), newConfigCmd(streams))
+	root.AddCommand(newDoctorCmd(streams)) // doctor: the path of an exec session, hop by hop
+	// The catalog: ls, info, grep, export.
+	root.AddCommand(newLsCmd(streams), newInfoCmd(streams), newGrepCmd(streams), newExportCmd(streams))
 
 	// -v like kubectl, so `kubectl rexec -v 6 ...` shows the round trips.
 	gofs := flag.NewFlagSet("klog", flag.ContinueOnError)
@@ -41,6 +46,7 @@ func NewRootCmd(streams genericiooptions.IOStreams) *cobra.Command {
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return cmdutil.UsageErrorf(c, "%s", err.Error())
 	})
+	registerCompletions(root, f)
 	return root
 }
 

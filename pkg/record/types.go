@@ -52,6 +52,12 @@ type Meta struct {
 	Version       string    `json:"rexec_version"`
 	Start         time.Time `json:"start"`
 	AuditID       string    `json:"audit_id,omitempty"`
+	// Reason and Ticket say why the session was opened (--reason, --ticket).
+	Reason string `json:"reason,omitempty"`
+	Ticket string `json:"ticket,omitempty"`
+	// InputOmitted: stdin was attached but deliberately not recorded
+	// (--record-input=false); the recording has no i/ib events.
+	InputOmitted bool `json:"input_omitted,omitempty"`
 }
 
 // Header is line 1 of the recording: an asciicast v3 header with the rexec
@@ -141,6 +147,11 @@ type Trailer struct {
 	Bytes        StreamBytes `json:"bytes"`
 	Chain        string      `json:"chain"`
 	HeaderSHA256 string      `json:"header_sha256"`
+	// Signature and KeyID are set when the writer had a Signer (Options):
+	// an ed25519 signature, base64, over SigningInput, and the signing
+	// key's SHA-256 fingerprint (KeyID). Both or neither.
+	Signature string `json:"signature,omitempty"`
+	KeyID     string `json:"key_id,omitempty"`
 }
 
 // Event is one decoded event. Binary events (ob, eb, ib) come back as 'o',

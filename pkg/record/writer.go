@@ -1,6 +1,8 @@
 package record
 
 import (
+	"crypto"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -40,6 +42,10 @@ type Options struct {
 	// Default QueueEvents/2; negative turns it off.
 	RawBacklog int
 	Now        func() time.Time // clock; default time.Now (tests inject one)
+	// Signer, when set, signs the trailer (docs/FORMAT.md, section 3.3):
+	// it must hold an ed25519 key (an ed25519.PrivateKey will do). The
+	// writer refuses to begin with another kind of key.
+	Signer crypto.Signer
 
 	forceRaw bool // tests: store every data frame
 }
@@ -255,6 +261,11 @@ func NewWriter(out io.Writer, opts Options) *Writer {
 	)
 	if err != nil {
 		w.fail(fmt.Errorf("create zstd encoder: %w", err))
+	}
+	if opts.Signer != nil {
+		if _, ok := opts.Signer.Public().(ed25519.PublicKey); !ok {
+			w.fail(fmt.Errorf("record: the signing key is %T, not ed25519", opts.Signer.Public()))
+		}
 	}
 	w.zenc, w.raw = enc, newRawEncoder()
 	w.enc = enc
@@ -765,18 +776,25 @@ func (w *Writer) finish(t int64, end End) {
 	if dur < w.emitted {
 		dur = w.emitted
 	}
-	payload, err := json.Marshal(Trailer{
+	tr := Trailer{
 		End:          w.opts.Now().UTC(),
 		Duration:     Seconds(dur * 1000),
 		Reason:       string(end.Reason),
-		Message:      clip(end.Message, maxMessage),
+		Message:      strings.ToValidUTF8(clip(end.Message, maxMessage), "\uFFFD"),
 		ExitCode:     end.ExitCode,
 		Frames:       w.seq,
 		Events:       w.events,
 		Bytes:        w.bytes,
 		Chain:        hex.EncodeToString(w.chain[:]),
 		HeaderSHA256: hex.EncodeToString(w.headerSum[:]),
-	})
+	}
+	var signErr error
+	if w.opts.Signer != nil {
+		// A failed signature still leaves a complete, verifiable (unsigned)
+		// recording; Close reports the failure.
+		signErr = sign(&tr, w.opts.Signer)
+	}
+	payload, err := json.Marshal(tr)
 	if err != nil {
 		w.fail(fmt.Errorf("encode trailer: %w", err))
 		return
@@ -784,6 +802,9 @@ func (w *Writer) finish(t int64, end End) {
 	w.skip = appendSkippable(w.skip[:0], trailerMagic, payload)
 	if _, err := w.sink.Write(w.skip); err != nil {
 		w.fail(err)
+	}
+	if signErr != nil {
+		w.fail(signErr)
 	}
 }
 

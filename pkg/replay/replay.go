@@ -1,6 +1,9 @@
 // Package replay owns playing a recording back: it reads events from a
 // record.Reader and writes stdout and stderr bytes with the session's own
-// timing, scaled and with long pauses capped on request. It knows nothing of
+// timing, scaled and with long pauses capped on request; it starts anywhere
+// (rebuilding the screen as it was there through an in-memory terminal
+// emulator), follows a recording that is still being written, and filters
+// what could act outside the viewer's screen. It knows nothing of
 // Kubernetes or of how recordings are made.
 package replay
 
@@ -14,12 +17,36 @@ import (
 	"github.com/kubectl-rexec/kubectl-rexec/pkg/record"
 )
 
+// End, as Options.From, starts at the end of the recording: the final
+// screen is drawn and nothing is played.
+const End time.Duration = -1
+
 // Options says how to play.
 type Options struct {
 	Speed         float64       // 1 is real time; 2 twice as fast
 	IdleTimeLimit time.Duration // cap on any pause; 0 means no cap
 	NoWait        bool          // write everything at once
 	Out, ErrOut   io.Writer     // stdout events to Out, stderr events to ErrOut
+
+	// From starts playing at this session time (End: at the end). With
+	// Terminal set the screen is first redrawn as it was then; otherwise
+	// output simply starts with the first event at or after From.
+	From time.Duration
+	// To stops after the last event at or before this session time; 0
+	// plays to the end.
+	To time.Duration
+	// Raw writes the recorded bytes as they are. By default a Sanitizer
+	// removes what would act outside the screen (see Sanitizer).
+	Raw bool
+	// ShowInput overlays what was typed (the stdin events) at the top
+	// right of the screen; by default it is not shown, since the terminal
+	// echo is already in the output.
+	ShowInput bool
+	// Terminal says Out is the viewer's terminal: seeking redraws the
+	// screen, and the end of play restores the terminal's modes.
+	Terminal bool
+	// ScreenWindow overrides the package's ScreenWindow (tests).
+	ScreenWindow int
 
 	// sleepUntil waits until the given play offset; tests replace it.
 	sleepUntil func(ctx context.Context, start time.Time, offset time.Duration) error
@@ -31,9 +58,14 @@ type Result struct {
 	Duration time.Duration // session time of the last event played
 	Abrupt   error         // non-nil when the recording ended without its trailer
 	Trailer  *record.Trailer
+	Dropped  int // escape sequences the sanitizer removed
+	// MaxCols and MaxRows are the largest terminal size among the resizes
+	// played.
+	MaxCols, MaxRows int
 }
 
-// Events is what Play reads from; *record.Reader satisfies it.
+// Events is what Play reads from; *record.Reader satisfies it (and
+// Seekable, which From needs to skip ahead without decoding).
 type Events interface {
 	Next() (record.Event, error)
 	Trailer() *record.Trailer
@@ -47,49 +79,213 @@ func Play(ctx context.Context, r Events, o Options) (Result, error) {
 	if o.Speed <= 0 {
 		o.Speed = 1
 	}
-	var res Result
-	clock := newClock(o)
+	p := newPlayer(r, o)
+	if err := p.start(); err != nil {
+		return p.res, err
+	}
+	if o.From == End {
+		return p.finish(p.endErr())
+	}
+	return p.run(ctx)
+}
+
+// player is one playing session.
+type player struct {
+	o        Options
+	src      *source
+	clock    *clock
+	out, err *Sanitizer
+	buf      []byte
+	res      Result
+	reset    bool // the viewer's terminal needs its modes restored
+}
+
+func newPlayer(r Events, o Options) *player {
+	p := &player{o: o, src: &source{r: r}, clock: newClock(o)}
+	if !o.Raw {
+		p.out, p.err = &Sanitizer{}, &Sanitizer{}
+	}
+	return p
+}
+
+// start moves to From: through the emulator when drawing on a terminal,
+// else by skipping.
+func (p *player) start() error {
+	if p.o.From == 0 {
+		return nil
+	}
+	sk, ok := p.src.r.(Seekable)
+	if !ok {
+		return p.skipTo(p.o.From)
+	}
+	if !p.o.Terminal && p.o.From != End {
+		return seekStart(p.src, sk, p.o.From)
+	}
+	scr, err := screenAt(p.src, sk, p.o.From, p.o.ScreenWindow)
+	if err != nil {
+		return err
+	}
+	defer scr.Close()
+	if !p.o.Terminal {
+		// Not a terminal: the final screen as text.
+		if text := scr.Text(); text != "" {
+			return p.write(p.o.Out, nil, []byte(text+"\n"))
+		}
+		return nil
+	}
+	p.reset = true
+	return p.write(p.o.Out, nil, scr.Draw(nil, 0))
+}
+
+// skipTo reads past the events before t (a reader that cannot seek).
+func (p *player) skipTo(t time.Duration) error {
 	for {
-		ev, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			res.Trailer = r.Trailer()
-			return res, nil
-		}
-		if errors.Is(err, record.ErrAbrupt) {
-			res.Abrupt = err
-			return res, nil
-		}
+		ev, err := p.src.Next()
 		if err != nil {
-			return res, err
+			if errors.Is(err, io.EOF) || errors.Is(err, record.ErrAbrupt) {
+				return nil // Next repeats it
+			}
+			return err
 		}
-		if err := clock.wait(ctx, ev.Time); err != nil {
-			return res, err
-		}
-		res.Events++
-		res.Duration = ev.Time
-		if err := write(o, ev); err != nil {
-			return res, err
+		if t != End && ev.Time >= t {
+			p.src.unread(ev)
+			return nil
 		}
 	}
 }
 
-func write(o Options, ev record.Event) error {
-	var w io.Writer
+func (p *player) endErr() error {
+	_, err := p.src.Next()
+	if err == nil {
+		return nil
+	}
+	return err
+}
+
+func (p *player) run(ctx context.Context) (Result, error) {
+	p.clock.last = max(0, p.o.From)
+	for {
+		ev, err := p.src.Next()
+		if err != nil {
+			return p.finish(err)
+		}
+		if p.o.To > 0 && ev.Time > p.o.To {
+			return p.finish(nil)
+		}
+		if err := p.clock.wait(ctx, ev.Time); err != nil {
+			p.restore()
+			return p.res, err
+		}
+		if err := p.play(ev); err != nil {
+			return p.res, err
+		}
+	}
+}
+
+// finish ends play on the reader's last answer.
+func (p *player) finish(err error) (Result, error) {
+	p.restore()
+	p.res.Dropped = p.dropped()
+	switch {
+	case err == nil:
+		return p.res, nil
+	case errors.Is(err, io.EOF):
+		p.res.Trailer = p.src.r.Trailer()
+		return p.res, nil
+	case errors.Is(err, record.ErrAbrupt):
+		p.res.Abrupt = err
+		return p.res, nil
+	}
+	return p.res, err
+}
+
+func (p *player) dropped() int {
+	if p.out == nil {
+		return 0
+	}
+	return p.out.Dropped() + p.err.Dropped()
+}
+
+// restore puts the viewer's terminal back in order if what was played may
+// have left it otherwise (a seek drew the screen; a session cut off inside
+// a full-screen program).
+func (p *player) restore() {
+	if p.o.Terminal && p.reset && p.o.Out != nil {
+		_, _ = io.WriteString(p.o.Out, "\x1b[m\x1b[?25h")
+	}
+}
+
+// play writes one event.
+func (p *player) play(ev record.Event) error {
+	p.res.Events++
+	p.res.Duration = ev.Time
 	switch ev.Code {
 	case 'o':
-		w = o.Out
+		return p.write(p.o.Out, p.out, ev.Data)
 	case 'e':
-		w = o.ErrOut
-	default:
-		return nil // input is echoed by the terminal in stdout; the rest is not screen output
+		return p.write(p.o.ErrOut, p.err, ev.Data)
+	case 'i':
+		if p.o.ShowInput && p.o.Out != nil {
+			return p.write(p.o.Out, nil, inputOverlay(ev.Data))
+		}
+	case 'r':
+		if c, r, ok := parseSize(ev.Data); ok {
+			p.res.MaxCols, p.res.MaxRows = max(p.res.MaxCols, c), max(p.res.MaxRows, r)
+		}
 	}
+	// Resizes, markers and the exit status are not screen output.
+	return nil
+}
+
+func (p *player) write(w io.Writer, s *Sanitizer, data []byte) error {
 	if w == nil {
 		return nil
 	}
-	if _, err := w.Write(ev.Data); err != nil {
+	if s != nil {
+		p.buf = s.Filter(p.buf[:0], data)
+		data = p.buf
+	}
+	if len(data) == 0 {
+		return nil
+	}
+	if _, err := w.Write(data); err != nil {
 		return fmt.Errorf("write replay output: %w", err)
 	}
 	return nil
+}
+
+// inputOverlay shows typed keys at the top right of the screen in reverse
+// video, control keys in caret notation, and puts the cursor back.
+func inputOverlay(data []byte) []byte {
+	vis := Visible(data)
+	out := []byte("\x1b7\x1b[1;1H\x1b[999C")
+	if n := len([]rune(vis)); n > 1 {
+		out = fmt.Appendf(out, "\x1b[%dD", n-1)
+	}
+	out = append(out, "\x1b[7m"...)
+	out = append(out, vis...)
+	return append(out, "\x1b[m\x1b8"...)
+}
+
+// Visible renders keystrokes readably: control characters in caret
+// notation (^C), Enter as ⏎, ESC as ^[, invalid UTF-8 as U+FFFD.
+func Visible(data []byte) string {
+	var b []rune
+	for _, r := range string(data) {
+		switch {
+		case r == '\r' || r == '\n':
+			b = append(b, '⏎')
+		case r < 0x20:
+			b = append(b, '^', r+'@')
+		case r == 0x7f:
+			b = append(b, '^', '?')
+		case r >= 0x80 && r < 0xa0:
+			b = append(b, '?')
+		default:
+			b = append(b, r)
+		}
+	}
+	return string(b)
 }
 
 // clock maps session time to wall time. It waits for absolute targets, not
@@ -102,6 +298,13 @@ type clock struct {
 }
 
 func newClock(o Options) *clock { return &clock{o: o, start: time.Now()} }
+
+// resync makes session time at play now: after a pause, a seek, or waiting
+// for a followed recording to grow.
+func (c *clock) resync(at time.Duration) {
+	c.last = at
+	c.start = time.Now().Add(-c.playTime)
+}
 
 func (c *clock) wait(ctx context.Context, at time.Duration) error {
 	gap := at - c.last

@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -40,6 +39,14 @@ type Config struct {
 	Record     record.Options
 	// Signals to end the session on; nil means SIGINT, SIGTERM, SIGHUP, SIGQUIT.
 	Signals []os.Signal
+	// Mode is the recording policy (--record); "" is RecordRequired.
+	Mode RecordMode
+	// Reason and Ticket say why the session is opened; they go into the
+	// header (--reason, --ticket).
+	Reason, Ticket string
+	// OmitInput leaves stdin out of the recording (--record-input=false);
+	// the header says so.
+	OmitInput bool
 }
 
 // Executor runs one exec stream and records it. It satisfies kubectl's
@@ -51,6 +58,10 @@ type Executor struct {
 	closeOnce sync.Once
 	closed    chan struct{} // closed once the recording is finished
 	path      string
+
+	warnMu     sync.Mutex
+	warned     bool  // the best-effort warning was printed
+	unrecorded error // why the session went on unrecorded (best-effort)
 }
 
 // NewExecutor returns an Executor for one session.
@@ -68,6 +79,13 @@ func (e *Executor) Path() string { return e.path }
 // terminal is out of raw mode, so the line lands where the user expects it.
 func (e *Executor) ReportPath() {
 	if e.path != "" && !e.cfg.Quiet && e.cfg.ErrOut != nil {
+		e.warnMu.Lock()
+		partial := e.unrecorded != nil
+		e.warnMu.Unlock()
+		if partial {
+			fmt.Fprintf(e.cfg.ErrOut, "Session partly recorded to %s (the recording failed mid-session)\n", e.path)
+			return
+		}
 		fmt.Fprintf(e.cfg.ErrOut, "Session recorded to %s\n", e.path)
 	}
 }
@@ -104,12 +122,19 @@ func (e *Executor) ExecuteWithContext(ctx context.Context, u *url.URL, config *r
 	defer stopSignals()
 
 	fail := func(err error) { s.recordingFailed(err); cancel(err) }
+	var ch *chapters // commands as markers, in an interactive TTY session
+	// Markers from typed lines would record input: none without it.
+	if tty && stdin != nil && !e.cfg.OmitInput {
+		ch = newChapters(s.w.Marker)
+	}
 	opts := remotecommand.StreamOptions{Tty: tty}
-	if stdin != nil {
-		opts.Stdin = &inputTee{in: stdin, record: s.w.Stdin, fail: fail}
+	if stdin != nil && e.cfg.OmitInput {
+		opts.Stdin = stdin
+	} else if stdin != nil {
+		opts.Stdin = &inputTee{in: stdin, record: ch.input(s.w.Stdin), fail: fail}
 	}
 	if stdout != nil {
-		opts.Stdout = &outputTee{out: stdout, record: s.w.Stdout, fail: fail}
+		opts.Stdout = &outputTee{out: stdout, record: ch.output(s.w.Stdout), fail: fail}
 	}
 	if stderr != nil {
 		opts.Stderr = &outputTee{out: stderr, record: s.w.Stderr, fail: fail}
@@ -124,7 +149,7 @@ func (e *Executor) ExecuteWithContext(ctx context.Context, u *url.URL, config *r
 
 // live is one running session: its recording and what the stream told us.
 type live struct {
-	w       *record.Writer
+	w       recorder
 	header  record.Header
 	config  *rest.Config
 	wsFirst bool
@@ -160,26 +185,13 @@ func (s *live) begin(protocol string) {
 // open creates the recording before anything is sent to the pod: when the
 // recording cannot be created, the session does not start.
 func (e *Executor) open(u *url.URL, config *rest.Config, stdin, tty bool) (*live, error) {
-	dir, owned, err := RecordDir(e.cfg.RecordDir)
-	if err != nil {
-		return nil, err
-	}
-	warning, err := ensureDir(dir, owned)
-	if err != nil {
-		return nil, fmt.Errorf("%w; the session was not started because it could not be recorded", err)
-	}
-	if warning != "" && !e.cfg.Quiet && e.cfg.ErrOut != nil {
-		fmt.Fprintln(e.cfg.ErrOut, warning)
-	}
 	id := uuid.NewString()
 	now := time.Now()
 	h := e.header(u, config, id, now, stdin, tty)
-	path := filepath.Join(dir, FileName(now, e.cfg.Context, h.Rexec.Namespace, h.Rexec.Pod, id))
-	w, err := record.Create(path, e.cfg.Record)
+	w, err := e.createRecorder(h, now, id) // policy.go: the record mode
 	if err != nil {
-		return nil, fmt.Errorf("create recording: %w; the session was not started because it could not be recorded", err)
+		return nil, err
 	}
-	e.path = path
 	s := &live{w: w, header: h, started: now, config: config, wsFirst: e.cfg.WebSocket}
 	s.watch = &watcher{auditID: id, onUpgrade: func(up Upgrade) {
 		proto := up.Protocol

@@ -37,6 +37,9 @@ func (e *Executor) header(u *url.URL, config *rest.Config, id string, now time.T
 		Version:       e.cfg.Version,
 		Start:         now.UTC(),
 		AuditID:       id,
+		Reason:        e.cfg.Reason,
+		Ticket:        e.cfg.Ticket,
+		InputOmitted:  stdin && e.cfg.OmitInput,
 	}
 	meta.Namespace, meta.Pod = podFromPath(u.Path)
 	if e.cfg.Pod != nil {

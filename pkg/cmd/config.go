@@ -1,0 +1,113 @@
+package cmd
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+	"sigs.k8s.io/yaml"
+
+	"github.com/kubectl-rexec/kubectl-rexec/pkg/config"
+	"github.com/kubectl-rexec/kubectl-rexec/pkg/session"
+)
+
+func newConfigCmd(streams genericiooptions.IOStreams) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "config",
+		Short: "Show the configuration file's effective settings",
+		Long: `kubectl rexec reads ${XDG_CONFIG_HOME:-~/.config}/kubectl-rexec/config.yaml:
+
+  recordDir: ~/recordings        # where recordings go ($KUBECTL_REXEC_DIR and --record-dir override it)
+  recordInput: true              # record stdin (--record-input)
+  recordMode: required           # required | best-effort | off (--record)
+  allowBestEffort: true          # permit --record=best-effort
+  allowRecordOff: false          # permit --record=off
+  requireReason: false           # make --reason mandatory
+  requireTicket: false           # make --ticket mandatory
+  signKey: ~/.config/kubectl-rexec/sign.key   # ed25519 key signing every recording (--sign-key)
+  upload: ""                     # reserved for an upload target; not used yet
+
+Unknown keys are an error. Flags override the environment, which overrides the file.`,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return cmd.Help()
+		},
+	}
+	cmd.AddCommand(newConfigViewCmd(streams))
+	return cmd
+}
+
+func newConfigViewCmd(streams genericiooptions.IOStreams) *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "view",
+		Short: "Print the effective settings and where each comes from",
+		Example: `  kubectl rexec config view
+  kubectl rexec config view -o yaml`,
+		Args:          cobra.NoArgs,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if output != "" && output != "json" && output != "yaml" {
+				return cmdutil.UsageErrorf(cmd, "--output must be json or yaml, got %q", output)
+			}
+			return configView(streams, output)
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "", "Output format: json or yaml")
+	cmdutil.CheckErr(cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]cobra.Completion{"json", "yaml"}, cobra.ShellCompDirectiveNoFileComp)))
+	return cmd
+}
+
+// configViewOutput is what config view -o json|yaml prints.
+type configViewOutput struct {
+	ConfigFile string           `json:"configFile"`
+	Found      bool             `json:"found"`
+	Settings   []config.Setting `json:"settings"`
+}
+
+func configView(streams genericiooptions.IOStreams, output string) error {
+	l, err := config.Load()
+	if err != nil {
+		return err
+	}
+	eff := config.Resolve(l, config.Flags{}, os.Getenv)
+	def, _, err := session.RecordDir("")
+	if err != nil {
+		def = "(unknown: " + err.Error() + ")"
+	}
+	out := configViewOutput{ConfigFile: l.Path, Found: l.Found, Settings: eff.Settings(def)}
+	switch output {
+	case "json":
+		enc := json.NewEncoder(streams.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	case "yaml":
+		b, err := yaml.Marshal(out)
+		if err != nil {
+			return err
+		}
+		_, err = streams.Out.Write(b)
+		return err
+	}
+	state := "found"
+	if !l.Found {
+		state = "not found: the defaults apply"
+	}
+	fmt.Fprintf(streams.Out, "Config file: %s (%s)\n\n", l.Path, state)
+	tw := tabwriter.NewWriter(streams.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SETTING\tVALUE\tSOURCE")
+	for _, s := range out.Settings {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Name, s.Value, s.Source)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(streams.Out, "\nFlags (--record-dir, --record, --record-input, --sign-key, --reason, --ticket) override these for one session.")
+	return nil
+}

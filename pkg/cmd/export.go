@@ -1,0 +1,123 @@
+package cmd
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+
+	"github.com/kubectl-rexec/kubectl-rexec/pkg/catalog"
+	"github.com/kubectl-rexec/kubectl-rexec/pkg/record"
+	"github.com/kubectl-rexec/kubectl-rexec/pkg/replay"
+)
+
+type exportOptions struct {
+	format  string
+	out     string
+	streams genericiooptions.IOStreams
+}
+
+func newExportCmd(streams genericiooptions.IOStreams) *cobra.Command {
+	o := &exportOptions{streams: streams, format: catalog.FormatV2}
+	cmd := &cobra.Command{
+		Use:   "export FILE",
+		Short: "Convert a recording for other players and tools",
+		Long: "Convert a recording. Formats: asciicast-v2 (the default; for asciinema 2.x, e.g. Debian's: stderr folded " +
+			"into the output, bytes that are not UTF-8 replaced), asciicast-v3 (the recording's own lossless text, " +
+			"as zstd -dc gives it, for asciinema 3.x and asciinema-player), txt (the transcript: what the terminal " +
+			"showed, line by line, without escape sequences) and json (header, trailer and every event). The final " +
+			"screen alone is `replay --from end FILE`. Everything streams; a progress line goes to stderr for long " +
+			"recordings when stderr is a terminal.",
+		Example: `  # Play it with Debian's asciinema 2.2
+  kubectl rexec export FILE > session.cast && asciinema play session.cast
+
+  # Read the session as text
+  kubectl rexec export --format txt FILE | less`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return cmdutil.UsageErrorf(cmd, "export takes exactly one recording file, got %d arguments", len(args))
+			}
+			return nil
+		},
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			switch o.format {
+			case "v2", "asciicast", "cast":
+				o.format = catalog.FormatV2
+			case "v3":
+				o.format = catalog.FormatV3
+			case "text":
+				o.format = catalog.FormatText
+			}
+			ok := false
+			for _, f := range catalog.Formats {
+				ok = ok || f == o.format
+			}
+			if !ok {
+				return cmdutil.UsageErrorf(cmd, "--format must be one of %s; got %q", strings.Join(catalog.Formats, ", "), o.format)
+			}
+			return o.run(args[0])
+		},
+		ValidArgsFunction: completeRecordings(1),
+	}
+	cmd.Flags().StringVar(&o.format, "format", o.format, "Output format: "+strings.Join(catalog.Formats, ", "))
+	cmd.Flags().StringVarP(&o.out, "output-file", "O", "", "Write to this file instead of stdout")
+	_ = cmd.RegisterFlagCompletionFunc("format", func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		return catalog.Formats, cobra.ShellCompDirectiveNoFileComp
+	})
+	return cmd
+}
+
+func (o *exportOptions) run(path string) error {
+	var w io.Writer = o.streams.Out
+	if o.out != "" {
+		f, err := os.OpenFile(o.out, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		w = f
+	}
+	var opts catalog.ExportOptions
+	if f, ok := o.streams.ErrOut.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		if total, big := exportTotal(path); big {
+			name := filepath.Base(path)
+			opts.Progress = func(at time.Duration) {
+				pct := 100 * float64(at) / float64(total)
+				fmt.Fprintf(f, "\rexporting %s: %3.0f%% (%s of %s)\x1b[K", name, min(pct, 100), catalog.HumanDuration(at), catalog.HumanDuration(total))
+			}
+			defer fmt.Fprint(f, "\r\x1b[K")
+		}
+	}
+	err := catalog.Export(path, w, o.format, opts)
+	if errors.Is(err, record.ErrAbrupt) {
+		fmt.Fprintf(o.streams.ErrOut, "warning: %v; everything recorded up to then was exported\n", err)
+		return nil
+	}
+	return err
+}
+
+// exportTotal is the recording's duration, and whether it is large enough
+// (over 8 MiB) to show progress.
+func exportTotal(path string) (time.Duration, bool) {
+	fi, err := os.Stat(path)
+	if err != nil || fi.Size() < 8<<20 {
+		return 0, false
+	}
+	r, err := record.Open(path)
+	if err != nil {
+		return 0, false
+	}
+	defer r.Close()
+	d := replay.Duration(r.Index())
+	return d, d > 0
+}

@@ -1,0 +1,369 @@
+package doctor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/remotecommand"
+	utilexec "k8s.io/client-go/util/exec"
+	"k8s.io/streaming/pkg/httpstream"
+)
+
+const (
+	kindWebSocket = "websocket"
+	kindSPDY      = "spdy"
+
+	// webSocketProtocol is the only protocol offered over WebSocket, as
+	// kubectl and rexec do.
+	webSocketProtocol = "v5.channel.k8s.io"
+
+	hopUpgrade = "the exec upgrade (the API server, or a proxy in front of it that does not pass upgrades)"
+	hopStream  = "the exec stream (API server to kubelet to container runtime)"
+)
+
+// upgradeWatch sees the upgrade request of one exec attempt and its answer,
+// as pkg/session's transport watcher does for sessions.
+type upgradeWatch struct {
+	mu       sync.Mutex
+	offered  []string
+	status   int
+	protocol string
+	took     time.Duration
+	at       time.Time // when the answer arrived
+	seen     bool
+}
+
+func (w *upgradeWatch) wrap(cfg *rest.Config) *rest.Config {
+	c := rest.CopyConfig(cfg)
+	inner := c.WrapTransport
+	c.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
+		if inner != nil {
+			rt = inner(rt)
+		}
+		return &watchRoundTripper{next: rt, w: w}
+	}
+	return c
+}
+
+func (w *upgradeWatch) snapshot() (status int, protocol string, took time.Duration, at time.Time, offered []string, seen bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.status, w.protocol, w.took, w.at, append([]string(nil), w.offered...), w.seen
+}
+
+type watchRoundTripper struct {
+	next http.RoundTripper
+	w    *upgradeWatch
+}
+
+func (rt *watchRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
+	// The protocol offers are set above this wrapper; client-go's WebSocket
+	// round tripper removes them from the request, so read them first.
+	var header, kind string
+	switch {
+	case req.Header.Get("Sec-WebSocket-Protocol") != "":
+		kind, header = kindWebSocket, "Sec-WebSocket-Protocol"
+	case req.Header.Get(httpstream.HeaderProtocolVersion) != "":
+		kind, header = kindSPDY, httpstream.HeaderProtocolVersion
+	}
+	if kind == "" {
+		return rt.next.RoundTrip(req)
+	}
+	offered := headerList(req.Header.Values(header))
+	start := time.Now()
+	resp, err := rt.next.RoundTrip(req)
+	rt.w.mu.Lock()
+	rt.w.seen, rt.w.offered, rt.w.took, rt.w.at = true, offered, time.Since(start), time.Now()
+	if resp != nil {
+		rt.w.status = resp.StatusCode
+		if kind == kindWebSocket {
+			rt.w.protocol = resp.Header.Get("Sec-WebSocket-Protocol")
+		} else {
+			rt.w.protocol = resp.Header.Get(httpstream.HeaderProtocolVersion)
+		}
+	}
+	rt.w.mu.Unlock()
+	return resp, err
+}
+
+func headerList(values []string) []string {
+	var out []string
+	for _, v := range values {
+		for p := range strings.SplitSeq(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+// execURL is the pods/exec URL kubectl builds.
+func (r *run) execURL(command []string, stdin bool) *url.URL {
+	return r.client.CoreV1().RESTClient().Post().
+		Resource("pods").Namespace(r.pod.Namespace).Name(r.pod.Name).SubResource("exec").
+		VersionedParams(&corev1.PodExecOptions{
+			Container: r.container,
+			Command:   command,
+			Stdin:     stdin,
+			Stdout:    true,
+			Stderr:    true,
+		}, scheme.ParameterCodec).URL()
+}
+
+// executor returns client-go's executor for one protocol, with w watching
+// its upgrade: WebSocket offering v5 only, SPDY offering v5 to v1.
+func (r *run) executor(kind string, command []string, stdin bool, w *upgradeWatch) (remotecommand.Executor, error) {
+	u := r.execURL(command, stdin)
+	cfg := w.wrap(r.restConfig)
+	if kind == kindWebSocket {
+		return remotecommand.NewWebSocketExecutorForProtocols(cfg, http.MethodGet, u.String(), webSocketProtocol)
+	}
+	return remotecommand.NewSPDYExecutor(cfg, http.MethodPost, u)
+}
+
+// handshake is what one protocol's upgrade did in step 5.
+type handshake struct {
+	kind     string
+	works    bool // the server switched protocols
+	status   int
+	protocol string
+	took     time.Duration
+	err      error
+	// fallback: the failure is one rexec (like kubectl) answers by
+	// trying SPDY: an upgrade failure or an HTTPS proxy error.
+	fallback bool
+	// command is how `true` ended after a successful upgrade.
+	command error
+}
+
+func (h *handshake) label() string {
+	if h.kind == kindWebSocket {
+		return "WebSocket"
+	}
+	return "SPDY"
+}
+
+var statusInMessage = regexp.MustCompile(`\((\d{3}) [^)]*\)`)
+
+func (r *run) doHandshake(ctx context.Context, kind string) *handshake {
+	h := &handshake{kind: kind}
+	w := &upgradeWatch{}
+	ex, err := r.executor(kind, []string{"true"}, false, w)
+	if err != nil {
+		h.err = err
+		return h
+	}
+	var out limitedBuffer
+	_, err = bounded(ctx, func() (struct{}, error) {
+		return struct{}{}, ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: &out, Stderr: &out})
+	})
+	status, protocol, took, _, _, seen := w.snapshot()
+	h.status, h.protocol, h.took = status, protocol, took
+	h.works = status == http.StatusSwitchingProtocols
+	if !h.works {
+		h.err = err
+		if h.err == nil {
+			h.err = errors.New("the upgrade did not happen")
+		}
+		h.fallback = httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
+		if h.status == 0 {
+			cause := err
+			var ufe *httpstream.UpgradeFailureError
+			if errors.As(err, &ufe) && ufe.Cause != nil {
+				cause = ufe.Cause // it has no Unwrap
+			}
+			var se *apierrors.StatusError
+			if errors.As(cause, &se) {
+				h.status = int(se.ErrStatus.Code)
+			} else if m := statusInMessage.FindStringSubmatch(fmt.Sprint(err)); m != nil {
+				h.status, _ = strconv.Atoi(m[1])
+			}
+		}
+		if !seen && ctx.Err() != nil {
+			h.err = fmt.Errorf("no answer before the timeout (--timeout): %w", err)
+		}
+		return h
+	}
+	if h.protocol == "" {
+		h.protocol = "channel.k8s.io"
+	}
+	h.command = err
+	return h
+}
+
+// handshakes is step 5: the WebSocket and the SPDY upgrade, each on its own,
+// with a trivial command.
+func (r *run) handshakes(s *stepRun) {
+	run := func(kind string) *handshake {
+		ctx, cancel := context.WithTimeout(s.ctx, r.cfg.StepTimeout)
+		defer cancel()
+		return r.doHandshake(ctx, kind)
+	}
+	start := time.Now()
+	r.ws = run(kindWebSocket)
+	wsTook := time.Since(start)
+	start = time.Now()
+	r.spdy = run(kindSPDY)
+	spdyTook := time.Since(start)
+
+	wsUsed, spdyUsed := !r.cfg.PreferSPDY, true // does a session depend on it?
+	if !r.cfg.PreferSPDY && r.ws.works {
+		spdyUsed = false
+	}
+	if r.cfg.PreferSPDY {
+		wsUsed = false
+	}
+	c := s.add(r.handshakeCheck(r.ws, r.spdy, wsUsed))
+	c.Name, c.Took = "websocket", Millis(wsTook)
+	c = s.add(r.handshakeCheck(r.spdy, r.ws, spdyUsed))
+	c.Name, c.Took = "spdy", Millis(spdyTook)
+
+	if h := r.preferred(); h != nil {
+		r.report.Protocol = h.protocol + " (" + h.kind + ")"
+	} else {
+		r.stop = "no exec upgrade that rexec would use works"
+	}
+}
+
+// preferred is the protocol a rexec session would use, nil when none works.
+func (r *run) preferred() *handshake {
+	first, second := r.ws, r.spdy
+	if r.cfg.PreferSPDY {
+		first, second = r.spdy, r.ws
+	}
+	switch {
+	case first != nil && first.works:
+		return first
+	case second != nil && second.works && (r.cfg.PreferSPDY || r.ws.fallback):
+		return second
+	}
+	return nil
+}
+
+// handshakeCheck judges one protocol knowing how the other fared. used
+// says whether sessions depend on h (it is tried first, or it is the
+// fallback that is needed).
+func (r *run) handshakeCheck(h, other *handshake, used bool) Check {
+	offered := map[string][]string{kindWebSocket: {webSocketProtocol}, kindSPDY: {"v5.channel.k8s.io", "v4.channel.k8s.io", "v3.channel.k8s.io", "v2.channel.k8s.io", "channel.k8s.io"}}[h.kind]
+	data := map[string]any{"status": h.status, "protocol": h.protocol, "offered": offered, "upgradeMs": Millis(h.took)}
+	if h.works {
+		detail := fmt.Sprintf("101 Switching Protocols, %s in %v", h.protocol, Millis(h.took))
+		c := okCheck(detail, data)
+		var ee utilexec.ExitError
+		switch {
+		case h.command == nil:
+			c.Detail += "; `true` exited 0"
+			data["commandExit"] = 0
+		case errors.As(h.command, &ee):
+			c.Detail += fmt.Sprintf("; `true` exited %d", ee.ExitStatus())
+			data["commandExit"] = ee.ExitStatus()
+			c.Status, c.Hint = StatusWarn, "the upgrade works, but `true` failed in the container (not installed?); the stream checks need sh, cat and head"
+		default:
+			c.Detail += "; then: " + h.command.Error()
+			data["commandError"] = h.command.Error()
+			c.Status, c.Hint = StatusWarn, "the upgrade works, but the command did not complete cleanly"
+		}
+		return c
+	}
+	data["error"] = errString(h.err)
+	statusText := "no HTTP answer"
+	if h.status != 0 {
+		statusText = fmt.Sprintf("%d %s", h.status, http.StatusText(h.status))
+	}
+	detail := fmt.Sprintf("%s upgrade failed (%s): %s", h.label(), statusText, oneLine(errString(h.err)))
+	switch {
+	case h.kind == kindWebSocket && other.works && h.fallback && h.status == http.StatusForbidden:
+		c := warnCheck(fmt.Sprintf("WebSocket upgrade refused (403), SPDY works: OpenShift does this on some versions; rexec falls back automatically (%s)", oneLine(errString(h.err))),
+			"nothing to do; KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false skips the WebSocket attempt, and a proxy in front of the API server that refuses WebSocket upgrades causes the same")
+		c.Data = data
+		return c
+	case h.kind == kindWebSocket && other.works && h.fallback:
+		c := warnCheck(detail+"; SPDY works and rexec falls back to it automatically",
+			"a proxy in front of the API server that does not pass WebSocket upgrades causes this")
+		c.Data = data
+		return c
+	case h.kind == kindWebSocket && other.works && used:
+		c := failCheck(detail+"; SPDY works, but rexec (like kubectl) falls back only when the upgrade is refused, not on this error",
+			hopUpgrade, "set KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false to use SPDY, and look at the proxy or load balancer in front of the API server")
+		c.Data = data
+		return c
+	case h.kind == kindSPDY && other.works && !used:
+		c := warnCheck(detail+"; WebSocket works, and rexec uses it",
+			"clients that use SPDY (KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false, older kubectl) would fail: a proxy that drops the Upgrade header for SPDY/3.1 causes this")
+		c.Data = data
+		return c
+	case !used && other.works:
+		c := warnCheck(detail, "sessions use the other protocol, which works")
+		c.Data = data
+		return c
+	}
+	hop, hint := hopUpgrade, "the API server or a proxy refused the upgrade; a proxy that drops the Upgrade and Connection headers causes this"
+	switch {
+	case h.status == http.StatusForbidden:
+		hop, hint = hopAuthz+" or "+hopUpgrade, "forbidden: RBAC must allow \"create\" on pods/exec (WebSocket also \"get\"; see the identity step), else a proxy in front refuses upgrades"
+	case h.status == http.StatusUnauthorized:
+		hop, hint = hopAuthn, r.unauthorizedHint()
+	case h.status == http.StatusNotFound:
+		hop, hint = "the pod "+r.pod.Namespace+"/"+r.pod.Name, "the pod or container is gone, or the URL does not reach a Kubernetes API server"
+	case h.status == http.StatusBadRequest:
+		hop, hint = "the exec request", "the API server refused the request itself (container name, command): the message says why"
+	case h.status >= 500:
+		hop, hint = "the API server or the kubelet", "the API server could not reach the kubelet or the runtime: check the node and the API server's logs"
+	case httpstream.IsHTTPSProxyError(h.err):
+		hop, hint = "the HTTPS proxy "+redactedProxy(r.proxyURL), "the proxy refused or failed the connection: check HTTPS_PROXY / proxy-url and NO_PROXY"
+	case h.status == 0:
+		hint = "the connection failed before an HTTP answer: see the reachability step"
+	}
+	c := failCheck(detail, hop, hint)
+	c.Data = data
+	return c
+}
+
+func redactedProxy(u *url.URL) string {
+	if u == nil {
+		return ""
+	}
+	return u.Redacted()
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// limitedBuffer keeps the first 64 KiB written to it; it is written by the
+// stream goroutines while read by the caller.
+type limitedBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (b *limitedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if room := 64<<10 - len(b.buf); room > 0 {
+		b.buf = append(b.buf, p[:min(room, len(p))]...)
+	}
+	return len(p), nil
+}
+
+func (b *limitedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return string(b.buf)
+}

@@ -1,0 +1,136 @@
+package termtext
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func screenLines(chunks ...string) []string {
+	var got []string
+	l := &Lines{Emit: func(line Line) { got = append(got, line.Text) }}
+	for i, c := range chunks {
+		l.Write(time.Duration(i)*time.Second, []byte(c))
+	}
+	l.Flush()
+	return got
+}
+
+func TestLines(t *testing.T) {
+	cases := []struct {
+		name   string
+		chunks []string
+		want   []string
+	}{
+		{"plain", []string{"a\nb\r\nc"}, []string{"a", "b", "c"}},
+		{"colors removed", []string{"\x1b[01;34mbin\x1b[0m  \x1b[32mrun\x1b[m\r\n"}, []string{"bin  run"}},
+		{"split across writes", []string{"\x1b[01", ";34mbi", "n\x1b", "[0m\r", "\n"}, []string{"bin"}},
+		{"CR overwrites", []string{"progress 10%\rprogress 100%\r\n"}, []string{"progress 100%"}},
+		{"CR then erase", []string{"downloading...\r\x1b[Kdone\n"}, []string{"done"}},
+		{"backspace", []string{"lss\b \b\r\n"}, []string{"ls"}},
+		{"OSC title removed (BEL and ST)", []string{"\x1b]0;user@host\x07$ ls\x1b]2;t\x1b\\\n"}, []string{"$ ls"}},
+		{"DCS removed", []string{"a\x1bP1$r0m\x1b\\b\n"}, []string{"ab"}},
+		{"cursor forward", []string{"a\x1b[3Cb\n"}, []string{"a   b"}},
+		{"cursor to another row ends the line", []string{"top\x1b[2;1Hsecond\x1b[3;1H"}, []string{"top", "second"}},
+		{"tab", []string{"a\tb\n"}, []string{"a       b"}},
+		{"utf8 split", []string{"caf\xc3", "\xa9 \xe2\x82", "\xac\n"}, []string{"café €"}},
+		{"invalid utf8", []string{"a\xffb\n"}, []string{"a\ufffdb"}},
+		{"empty lines kept", []string{"a\n\nb\n"}, []string{"a", "", "b"}},
+	}
+	for _, c := range cases {
+		if got := screenLines(c.chunks...); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%s: got %q, want %q", c.name, got, c.want)
+		}
+	}
+}
+
+func TestLinesTimeIsFirstCharacter(t *testing.T) {
+	var got []Line
+	l := &Lines{Emit: func(line Line) { got = append(got, line) }}
+	l.Write(time.Second, []byte("\x1b[0m"))
+	l.Write(2*time.Second, []byte("hel"))
+	l.Write(3*time.Second, []byte("lo\r\nx"))
+	l.Write(4*time.Second, []byte("\n"))
+	want := []Line{{2 * time.Second, "hello"}, {3 * time.Second, "x"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+}
+
+func TestLinesOSCAndAltScreen(t *testing.T) {
+	var oscs []string
+	l := &Lines{OSC: func(p []byte, _ time.Duration) { oscs = append(oscs, string(p)) }}
+	l.Write(0, []byte("\x1b]133;A\x07$ \x1b]133;B\x1b\\ls\r\n\x1b]133;C\x07"))
+	if !reflect.DeepEqual(oscs, []string{"133;A", "133;B", "133;C"}) {
+		t.Errorf("OSC payloads %q", oscs)
+	}
+	l.Write(0, []byte("\x1b[?1049h"))
+	if !l.AltScreen() {
+		t.Error("alternate screen not seen")
+	}
+	l.Write(0, []byte("\x1b[?1049l"))
+	if l.AltScreen() {
+		t.Error("alternate screen not left")
+	}
+}
+
+func typed(keys ...string) []string {
+	var got []string
+	in := &Input{Enter: func(l Line, uncertain bool) {
+		s := l.Text
+		if uncertain {
+			s += " (?)"
+		}
+		got = append(got, s)
+	}}
+	for i, k := range keys {
+		in.Write(time.Duration(i)*time.Second, []byte(k))
+	}
+	return got
+}
+
+func TestInput(t *testing.T) {
+	cases := []struct {
+		name string
+		keys []string
+		want []string
+	}{
+		{"simple", []string{"l", "s", "\r"}, []string{"ls"}},
+		{"CRLF is one enter", []string{"ls\r\n"}, []string{"ls"}},
+		{"backspace DEL and ^H", []string{"lss\x7f -l\x08a\r"}, []string{"ls -a"}},
+		{"ctrl-u", []string{"rm -rf /\x15echo hi\r"}, []string{"echo hi"}},
+		{"ctrl-w", []string{"git push --force\x17\x17status\r"}, []string{"git status"}},
+		{"arrows insert in the middle", []string{"echo wrld\x1b[D\x1b[D\x1b[Do\r"}, []string{"echo world"}},
+		{"home end", []string{"cho\x1b[Hе\x01e\x1b[Fx\r"}, []string{"eеchox"}},
+		{"ctrl-c abandons", []string{"sudo reboot\x03", "\r"}, []string{""}},
+		{"tab makes it uncertain", []string{"cat /etc/pas\twd\r", "ls\r"}, []string{"cat /etc/paswd (?)", "ls"}},
+		{"history makes it uncertain", []string{"\x1b[A\r"}, []string{" (?)"}},
+		{"bracketed paste", []string{"\x1b[200~kubectl get pods\x1b[201~\r"}, []string{"kubectl get pods"}},
+		{"utf8 split", []string{"echo \xc3", "\xa9\r"}, []string{"echo é"}},
+		{"delete key", []string{"abc\x1b[D\x1b[D\x1b[3~\r"}, []string{"ac"}},
+	}
+	for _, c := range cases {
+		if got := typed(c.keys...); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%s: got %q, want %q", c.name, got, c.want)
+		}
+	}
+}
+
+func FuzzLines(f *testing.F) {
+	f.Add([]byte("\x1b[01;34mbin\x1b[0m\r\n\x1b]0;t\x07"), []byte("ls\x7f\x15\r"))
+	f.Fuzz(func(t *testing.T, out, in []byte) {
+		n := 0
+		l := &Lines{Emit: func(line Line) {
+			n++
+			if strings.ContainsAny(line.Text, "\x1b\r\n") {
+				t.Fatalf("line %q holds a control", line.Text)
+			}
+		}}
+		l.Write(0, out)
+		l.Flush()
+		i := &Input{Enter: func(Line, bool) {}}
+		i.Write(0, in)
+		i.Flush()
+	})
+}
