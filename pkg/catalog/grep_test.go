@@ -1,13 +1,17 @@
 package catalog
 
 import (
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/kubectl-rexec/kubectl-rexec/internal/testrec"
+	"github.com/kubectl-rexec/kubectl-rexec/pkg/record"
 )
 
 func grep(t *testing.T, path, pattern string, o GrepOptions) ([]Match, error) {
@@ -59,5 +63,28 @@ func TestGrepDamaged(t *testing.T) {
 	}
 	if _, err := grep(t, junk, `x`, GrepOptions{}); err == nil {
 		t.Error("junk searched without error")
+	}
+}
+
+func TestExportCutOff(t *testing.T) {
+	dir := t.TempDir()
+	cut := write(t, dir, "cut"+Suffix, session("a", "n", "p", t0, nil, testrec.O(time.Second, "first\r\n"), testrec.O(2*time.Second, "second\r\n")))
+	for _, f := range Formats {
+		var out strings.Builder
+		err := Export(cut, &out, f, ExportOptions{})
+		if !errors.Is(err, record.ErrAbrupt) || !strings.Contains(out.String(), "second") {
+			t.Errorf("%s: %v, %q", f, err, out.String())
+		}
+	}
+	if err := Export(cut, io.Discard, "mp4", ExportOptions{}); err == nil {
+		t.Error("unknown format accepted")
+	}
+}
+
+func TestCutTail(t *testing.T) {
+	for in, want := range map[string]int{"abc": 0, "caf\xc3": 1, "\xe2\x82": 2, "\xe2\x82\xac": 0, "\xff": 0, "a\xf0\x9f\x98": 3} {
+		if got := cutTail([]byte(in)); got != want {
+			t.Errorf("cutTail(%q) = %d, want %d", in, got, want)
+		}
 	}
 }

@@ -166,3 +166,56 @@ func TestInfo(t *testing.T) {
 		t.Errorf("info json: %v %s", err, out)
 	}
 }
+
+func TestParseOffset(t *testing.T) {
+	for in, want := range map[string]time.Duration{
+		"90s": 90 * time.Second, "1h2m": time.Hour + 2*time.Minute, "90": 90 * time.Second, "2.5": 2500 * time.Millisecond,
+		"1:02:03": time.Hour + 2*time.Minute + 3*time.Second, "2:03.5": 123500 * time.Millisecond, "end": -1, "": 0,
+	} {
+		got, err := parseOffset(in, 0)
+		if err != nil || got != want {
+			t.Errorf("parseOffset(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"-5s", "soon", "1:75", "1.5:00"} {
+		if _, err := parseOffset(bad, 0); err == nil {
+			t.Errorf("parseOffset(%q) accepted", bad)
+		}
+	}
+}
+
+func TestReplayFromToAndCommands(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "r.cast.zst")
+	writeRec(t, p, testrec.Session{
+		Header: testrec.Header("alice", "prod", "default", "web", "main", t0, "bash"),
+		Steps: []testrec.Step{
+			testrec.O(time.Second, "one\r\n"), testrec.M(time.Second, "first"),
+			testrec.O(2*time.Second, "two\r\n"), testrec.M(3*time.Second, "second"),
+			testrec.O(3*time.Second, "three\x1b]52;c;ZXZpbA==\x07\r\n"), testrec.O(4*time.Second, "four\r\n"),
+		},
+		Exit: testrec.Code(0),
+	})
+	out, _, err := runCmd(t, "replay", "--no-wait", "--from", "2s", "--to", "3", p)
+	if err != nil || out != "two\r\nthree\r\n" {
+		t.Errorf("--from 2s --to 3: %q %v", out, err)
+	}
+	out, _, err = runCmd(t, "replay", "--no-wait", "--raw", "--jump", "2", "--to", "3s", p)
+	if err != nil || out != "three\x1b]52;c;ZXZpbA==\x07\r\n" {
+		t.Errorf("--jump 2 --raw: %q %v", out, err)
+	}
+	out, _, err = runCmd(t, "replay", "--commands", p)
+	if err != nil || !strings.Contains(out, "1     1s    first") || !strings.Contains(out, "2     3s    second") {
+		t.Errorf("--commands:\n%s %v", out, err)
+	}
+	out, _, err = runCmd(t, "replay", "--from", "end", p)
+	if err != nil || out != "one\ntwo\nthree\nfour\n" {
+		t.Errorf("--from end (not a terminal): %q %v", out, err)
+	}
+	if _, _, err := runCmd(t, "replay", "--jump", "3", p); err == nil || !strings.Contains(err.Error(), "no command 3") {
+		t.Errorf("--jump 3: %v", err)
+	}
+	if _, _, err := runCmd(t, "replay", "--from", "5s", "--to", "2s", p); err == nil {
+		t.Error("--to before --from accepted")
+	}
+}

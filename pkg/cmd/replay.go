@@ -44,6 +44,8 @@ type replayOptions struct {
 	streams   genericiooptions.IOStreams
 
 	fromAt, toAt time.Duration
+	// The recorded terminal's initial size, from the header.
+	headerCols, headerRows int
 }
 
 func newReplayCmd(streams genericiooptions.IOStreams) *cobra.Command {
@@ -241,7 +243,8 @@ func (o *replayOptions) run(path string) error {
 	if res.Abrupt != nil && !o.follow {
 		fmt.Fprintf(o.streams.ErrOut, "\nwarning: %v; everything recorded up to then was played\n", res.Abrupt)
 	}
-	if isTerm && (res.MaxCols > vcols || res.MaxRows > vrows) && vcols > 0 {
+	grew := res.MaxCols > o.headerCols || res.MaxRows > o.headerRows
+	if isTerm && grew && (res.MaxCols > vcols || res.MaxRows > vrows) && vcols > 0 {
 		fmt.Fprintf(o.streams.ErrOut, "\nnote: the session's terminal grew to %dx%d during playback; this one is %dx%d, so some lines may have wrapped\n", res.MaxCols, res.MaxRows, vcols, vrows)
 	}
 	if o.follow && res.Trailer != nil {
@@ -291,6 +294,7 @@ func (o *replayOptions) interactive(ctx context.Context, path string, r *record.
 // sizeNote tells the viewer when the recorded terminal is larger than
 // theirs, before playing.
 func (o *replayOptions) sizeNote(h record.Header, vcols, vrows int, isTerm bool) {
+	o.headerCols, o.headerRows = h.Term.Cols, h.Term.Rows
 	if o.quiet || !isTerm || vcols <= 0 {
 		return
 	}

@@ -38,7 +38,9 @@ func (tm *tmuxDriver) run(args ...string) string {
 	return string(out)
 }
 
-func (tm *tmuxDriver) keys(keys ...string) { tm.run(append([]string{"send-keys", "-t", "it"}, keys...)...) }
+func (tm *tmuxDriver) keys(keys ...string) {
+	tm.run(append([]string{"send-keys", "-t", "it"}, keys...)...)
+}
 
 func (tm *tmuxDriver) screen() string { return tm.run("capture-pane", "-p", "-t", "it") }
 

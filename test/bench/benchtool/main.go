@@ -455,7 +455,7 @@ func reportCmd(args []string) error {
 	if err := sc.Err(); err != nil {
 		return err
 	}
-	fmt.Printf("%-20s %-25s %4s %14s %14s %7s  %s\n", "metric", "variant", "runs", "kubectl", "rexec", "ratio", "target")
+	fmt.Printf("%-22s %-25s %4s %14s %14s %7s  %s\n", "metric", "variant", "runs", "kubectl", "rexec", "ratio", "target")
 	for _, k := range order {
 		t := targetFor(k.metric)
 		kv, rv := vals[k]["kubectl"], vals[k]["rexec"]
@@ -473,7 +473,7 @@ func reportCmd(args []string) error {
 		if len(kv) > 0 && len(rv) > 0 && km != 0 {
 			ratio = fmt.Sprintf("%.3f", rm/km)
 		}
-		fmt.Printf("%-20s %-25s %4s %14s %14s %7s  %s\n", k.metric, k.variant, runs, fmtVal(kv, km, t.unit), fmtVal(rv, rm, t.unit), ratio, verdict)
+		fmt.Printf("%-22s %-25s %4s %14s %14s %7s  %s\n", k.metric, k.variant, runs, fmtVal(kv, km, t.unit), fmtVal(rv, rm, t.unit), ratio, verdict)
 	}
 	return nil
 }

@@ -71,6 +71,9 @@ type Options struct {
 	Timeout time.Duration
 	// Logf reports progress; log.Printf when nil.
 	Logf func(format string, args ...any)
+	// ExtraAPIServerArgs are appended to kube-apiserver's command line,
+	// after the defaults (e.g. --audit-policy-file, --audit-log-path).
+	ExtraAPIServerArgs []string
 }
 
 // Ports are the loopback ports in use, chosen free at start-up.
@@ -112,6 +115,7 @@ type Cluster struct {
 	procs   []*proc // in start order
 	tempDir bool
 	logf    func(format string, args ...any)
+	apiArgs []string // Options.ExtraAPIServerArgs
 }
 
 // BinDir is where build.sh puts the binaries: $REXEC_E2E_BIN_DIR, else
@@ -139,7 +143,7 @@ var Binaries = []string{"etcd", "kube-apiserver", "kubectl", "rexec-node"}
 // state directory. On error everything already started is stopped.
 func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	begin := time.Now()
-	c := &Cluster{StateDir: opts.StateDir, BinDir: opts.BinDir, logf: opts.Logf}
+	c := &Cluster{StateDir: opts.StateDir, BinDir: opts.BinDir, logf: opts.Logf, apiArgs: opts.ExtraAPIServerArgs}
 	if c.logf == nil {
 		c.logf = log.Printf
 	}
@@ -253,6 +257,9 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 func (c *Cluster) bin(name string) string { return filepath.Join(c.BinDir, name) }
 
 func (c *Cluster) start(name, bin string, args ...string) (*proc, error) {
+	if name == procAPIServer {
+		args = append(args, c.apiArgs...) // Options.ExtraAPIServerArgs, after the defaults
+	}
 	p, err := startProc(c.StateDir, name, bin, args...)
 	if err != nil {
 		return nil, err

@@ -33,7 +33,22 @@ func TestKrewInstall(t *testing.T) {
 	if !strings.Contains(r.stdout+r.stderr, `Installed plugin: rexec`) {
 		t.Errorf("krew install did not report the plugin installed")
 	}
+	receipt, err := os.ReadFile(filepath.Join(k.root, "receipts", "rexec.yaml"))
+	if err != nil || !regexp.MustCompile(`(?m)^  version: `+regexp.QuoteMeta(dist.version)+`$`).Match(receipt) {
+		t.Errorf("krew receipt for rexec %s: %v\n%s", dist.version, err, receipt)
+	}
+	// `krew list` and `uninstall` want a local plugin index, which `krew
+	// update` clones from GitHub (not reachable here): an empty git
+	// repository stands in for krew-index, which has no rexec either.
+	index := filepath.Join(k.root, "index", "default")
+	if out, err := exec.Command("git", "init", "-q", index).CombinedOutput(); err != nil {
+		t.Fatalf("git init %s: %v\n%s", index, err, out)
+	}
+	if err := os.MkdirAll(filepath.Join(index, "plugins"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	r = k.must(t, "kubectl", "krew", "list")
+	t.Logf("kubectl krew list:\n%s", r.stdout)
 	if !regexp.MustCompile(`(?m)^rexec\s+` + regexp.QuoteMeta(dist.version) + `\s*$`).MatchString(r.stdout) {
 		t.Errorf("kubectl krew list does not show rexec %s:\n%s", dist.version, r.stdout)
 	}
@@ -221,16 +236,21 @@ func TestDistArchive(t *testing.T) {
 	}
 }
 
-// TestDistReproducible builds the archive a second time: same bytes.
+// TestDistReproducible builds the archive a second time, from a copy of
+// the same source in another directory: same bytes.
 func TestDistReproducible(t *testing.T) {
-	again, err := runDist(filepath.Join(t.TempDir(), "dist"))
+	src := filepath.Join(t.TempDir(), "elsewhere", "src")
+	if err := copyTree(filepath.Join(tmp, "src"), src); err != nil {
+		t.Fatal(err)
+	}
+	again, err := runDist(src, filepath.Join(t.TempDir(), "dist"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("first:  %s", dist.sums)
 	t.Logf("second: %s", again.sums)
 	if !bytes.Equal(again.sums, dist.sums) {
-		t.Errorf("two builds of the same tree differ (was the tree edited in between?):\n%s\n%s", dist.sums, again.sums)
+		t.Errorf("two builds of the same source differ:\n%s\n%s", dist.sums, again.sums)
 	}
 }
 

@@ -32,6 +32,8 @@ var (
 	krewBin  string // krew, run as kubectl-krew through a symlink
 	validate string // validate-krew-manifest
 	dist     distResult
+	distEnv  []string // VERSION, COMMIT, SOURCE_DATE_EPOCH for dist.sh
+	tmp      string   // removed at the end
 )
 
 // distResult is what one hack/dist.sh run for this platform made.
@@ -77,12 +79,18 @@ func run(m *testing.M) int {
 		return fail("building krew %s: %v", KrewVersion, err)
 	}
 
-	tmp, err := os.MkdirTemp("", "rexec-krew-")
-	if err != nil {
+	if tmp, err = os.MkdirTemp("", "rexec-krew-"); err != nil {
 		return fail("%v", err)
 	}
 	defer os.RemoveAll(tmp)
-	if dist, err = runDist(filepath.Join(tmp, "dist")); err != nil {
+	// dist.sh runs on a snapshot of the source, so that the archive and the
+	// second build of TestDistReproducible see the same tree even while the
+	// work tree is being edited; the version stamps come from the work tree.
+	distEnv = gitStamps()
+	if err := copyTree(repoRoot, filepath.Join(tmp, "src")); err != nil {
+		return fail("snapshot of the source: %v", err)
+	}
+	if dist, err = runDist(filepath.Join(tmp, "src"), filepath.Join(tmp, "dist")); err != nil {
 		return fail("hack/dist.sh: %v", err)
 	}
 	fmt.Fprintf(os.Stderr, "krew: dist %s (%s, commit %s) in %v\n", filepath.Base(dist.archive), dist.version, dist.commit, dist.buildTime.Round(time.Millisecond))
@@ -192,18 +200,77 @@ func executable(path string) bool {
 
 var distLine = regexp.MustCompile(`dist: version (\S+), commit (\S+), SOURCE_DATE_EPOCH (\d+),`)
 
-// runDist runs hack/dist.sh for this machine's platform into dir, the way
-// `make dist PLATFORMS=...` does, at low priority so that it steals little
-// CPU from the end-to-end tests running beside it.
-func runDist(dir string) (distResult, error) {
+// gitStamps are the version stamps `make dist` would use for the work tree
+// (the Makefile's VERSION and COMMIT, the last commit's time); dist.sh
+// turns a VERSION that is not semver into v0.0.0-VERSION.
+func gitStamps() []string {
+	git := func(args ...string) string {
+		cmd := exec.Command("git", args...)
+		cmd.Dir = repoRoot
+		out, err := cmd.Output()
+		if err != nil {
+			return ""
+		}
+		return strings.TrimSpace(string(out))
+	}
+	var env []string
+	for _, kv := range [][2]string{
+		{"VERSION", git("describe", "--tags", "--always", "--dirty")},
+		{"COMMIT", git("rev-parse", "--short", "HEAD")},
+		{"SOURCE_DATE_EPOCH", git("log", "-1", "--format=%ct")},
+	} {
+		if kv[1] != "" {
+			env = append(env, kv[0]+"="+kv[1])
+		}
+	}
+	return env
+}
+
+// copyTree copies the regular files under from to to, leaving out what the
+// build of the plugin does not read: .git, build outputs and test/.
+func copyTree(from, to string) error {
+	return filepath.WalkDir(from, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(from, path)
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			switch rel {
+			case ".git", "_output", "dist", "test":
+				return filepath.SkipDir
+			}
+			return os.MkdirAll(filepath.Join(to, rel), 0o755)
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(to, rel), b, fi.Mode().Perm())
+	})
+}
+
+// runDist runs hack/dist.sh of the source tree src for this machine's
+// platform into dir, as `make dist PLATFORMS=...` does, at low priority so
+// that it steals little CPU from the end-to-end tests running beside it.
+func runDist(src, dir string) (distResult, error) {
 	r := distResult{dir: dir}
-	args := []string{"bash", filepath.Join(repoRoot, "hack", "dist.sh")}
+	args := []string{"bash", filepath.Join(src, "hack", "dist.sh")}
 	if nice, err := exec.LookPath("nice"); err == nil {
 		args = append([]string{nice, "-n", "10"}, args...)
 	}
 	cmd := exec.Command(args[0], args[1:]...)
-	cmd.Dir = repoRoot
-	cmd.Env = append(os.Environ(),
+	cmd.Dir = src
+	cmd.Env = append(append(os.Environ(), distEnv...),
 		"PLATFORMS="+runtime.GOOS+"/"+runtime.GOARCH,
 		"DIST_DIR="+dir,
 		"UPDATE_MANIFEST=0", // never touch the committed plugin.yaml
