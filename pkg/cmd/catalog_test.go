@@ -196,9 +196,14 @@ func TestReplayFromToAndCommands(t *testing.T) {
 		},
 		Exit: testrec.Code(0),
 	})
-	out, _, err := runCmd(t, "replay", "--no-wait", "--from", "2s", "--to", "3", p)
+	out, _, err := runCmd(t, "replay", "--no-wait", "--safe", "--from", "2s", "--to", "3", p)
 	if err != nil || out != "two\r\nthree\r\n" {
-		t.Errorf("--from 2s --to 3: %q %v", out, err)
+		t.Errorf("--from 2s --to 3 --safe: %q %v", out, err)
+	}
+	// Into a pipe the exact bytes go out unless --safe.
+	out, _, err = runCmd(t, "replay", "--no-wait", "--from", "2s", "--to", "3", p)
+	if err != nil || out != "two\r\nthree\x1b]52;c;ZXZpbA==\x07\r\n" {
+		t.Errorf("--from 2s --to 3 into a pipe: %q %v", out, err)
 	}
 	out, _, err = runCmd(t, "replay", "--no-wait", "--raw", "--jump", "2", "--to", "3s", p)
 	if err != nil || out != "three\x1b]52;c;ZXZpbA==\x07\r\n" {

@@ -36,6 +36,7 @@ type replayOptions struct {
 	from, to  string
 	follow    bool
 	raw       bool
+	safe      bool
 	showInput bool
 	commands  bool
 	jump      int
@@ -56,8 +57,8 @@ func newReplayCmd(streams genericiooptions.IOStreams) *cobra.Command {
 		Long: "Play a recorded session back with its original timing. Starting at --from redraws the screen as it " +
 			"was at that moment (through a terminal emulator in memory) when the output is a terminal. What the " +
 			"recording sends to the terminal is filtered by default: sequences that act outside the screen " +
-			"(clipboard writes, queries the terminal would answer on stdin, mouse reporting) are dropped unless " +
-			"--raw. Stdin is not shown (the terminal's echo is in the output) unless --show-input.",
+			"(clipboard writes, queries the terminal would answer on stdin, mouse reporting) are dropped on a " +
+			"terminal unless --raw; into a file or pipe the exact bytes are written unless --safe. Stdin is not shown (the terminal's echo is in the output) unless --show-input.",
 		Example: `  # Play a session in real time
   kubectl rexec replay 20261127T061500Z_prod_default_web_1a2b3c4d.cast.zst
 
@@ -117,6 +118,7 @@ func newReplayCmd(streams genericiooptions.IOStreams) *cobra.Command {
 	cmd.Flags().StringVar(&o.from, "from", "", "Start at this session time: a duration (90s, 1h2m, 1m2.5s), seconds (90), h:mm:ss, or end")
 	cmd.Flags().StringVar(&o.to, "to", "", "Stop at this session time (same forms as --from)")
 	cmd.Flags().BoolVarP(&o.follow, "follow", "f", false, "Follow a recording that is still being written: show it as it is now, then live, until the session ends (with --from: catch up from there)")
+	cmd.Flags().BoolVar(&o.safe, "safe", false, "Filter sequences that act outside the screen even when output is not a terminal (it is filtered on a terminal by default)")
 	cmd.Flags().BoolVar(&o.raw, "raw", false, "Write the recorded bytes unfiltered, including sequences that act outside the screen (clipboard, terminal queries)")
 	cmd.Flags().BoolVar(&o.showInput, "show-input", false, "Overlay what was typed (stdin) at the top right of the screen")
 	cmd.Flags().BoolVar(&o.commands, "commands", false, "List the session's commands (its markers) with their time offsets, and exit")
@@ -203,7 +205,9 @@ func (o *replayOptions) run(path string) error {
 	opts := replay.Options{
 		Speed: o.speed, IdleTimeLimit: o.idle, NoWait: o.noWait,
 		Out: o.streams.Out, ErrOut: o.streams.ErrOut,
-		From: o.fromAt, To: o.toAt, Raw: o.raw, ShowInput: o.showInput, Terminal: isTerm,
+		// Filtering protects a viewer's terminal; output going to a file or a
+		// pipe gets the session's exact bytes unless --safe asks otherwise.
+		From: o.fromAt, To: o.toAt, Raw: o.raw || (!isTerm && !o.safe), ShowInput: o.showInput, Terminal: isTerm,
 	}
 	var (
 		res replay.Result

@@ -53,6 +53,9 @@ func NewRootCmd(streams genericiooptions.IOStreams) *cobra.Command {
 // Execute runs the command line and exits with kubectl's conventions: the
 // remote command's exit code, 1 for other errors with an "error: ..." line.
 func Execute() {
+	// As kubectl's logs.InitLogs does: plain klog lines, without the
+	// contextual logger="UnhandledError" suffix kubectl does not print.
+	klog.EnableContextualLogging(false)
 	streams := genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}
 	err := NewRootCmd(streams).Execute()
 	if err == nil {

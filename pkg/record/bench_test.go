@@ -97,11 +97,16 @@ func BenchmarkWriterText(b *testing.B) {
 	benchWrites(b, terminalText(8<<20), 32<<10, Options{})
 }
 
-// BenchmarkWriterTextCompressed is BenchmarkWriterText with the raw-frame
-// fallback off: what compressing every frame costs when the stream is faster
-// than the compressor, and the size it saves.
-func BenchmarkWriterTextCompressed(b *testing.B) {
-	benchWrites(b, terminalText(8<<20), 32<<10, Options{RawBacklog: -1})
+// BenchmarkWriterTextStored is BenchmarkWriterText with the opt-in
+// raw-frame fallback on: frames are stored when events queue up.
+func BenchmarkWriterTextStored(b *testing.B) {
+	benchWrites(b, terminalText(8<<20), 32<<10, Options{RawBacklog: 128})
+}
+
+// BenchmarkWriterZeros is head -c 1G /dev/zero: NULs go as base64, not as
+// six-byte JSON escapes.
+func BenchmarkWriterZeros(b *testing.B) {
+	benchWrites(b, make([]byte, 8<<20), 32<<10, Options{})
 }
 
 func BenchmarkWriterRandom(b *testing.B) {

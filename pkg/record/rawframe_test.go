@@ -63,3 +63,31 @@ func TestRawFramesAreStandardZstd(t *testing.T) {
 		}
 	}
 }
+
+// TestControlHeavyTextGoesBinary: a stream of NULs is stored as base64 (a
+// third larger) instead of JSON escapes (six times larger), losslessly.
+func TestControlHeavyTextGoesBinary(t *testing.T) {
+	zeros := make([]byte, 4096)
+	colour := bytes.Repeat([]byte("\x1b[31mred\x1b[0m plain text\r\n"), 100)
+	data := record(t, Options{}, exited(0), func(w *Writer) {
+		_ = w.Stdout(zeros)
+		_ = w.Stdout(colour)
+		_ = w.Stdin([]byte{0x03}) // a lone Ctrl-C stays text
+	})
+	dec, _ := zstd.NewReader(nil)
+	plain, err := dec.DecodeAll(data, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(plain, []byte(`\u0000\u0000`)) || !bytes.Contains(plain, []byte(`"ob","AAAA`)) {
+		t.Errorf("NULs were not stored as base64")
+	}
+	if !bytes.Contains(plain, []byte(`"o","\u001b[31mred`)) || !bytes.Contains(plain, []byte(`"i","\u0003"`)) {
+		t.Errorf("terminal text or a keystroke did not stay text")
+	}
+	_, evs, _ := mustReadAll(t, data)
+	s := streamsOf(evs)
+	if !bytes.Equal(s['o'], append(append([]byte{}, zeros...), colour...)) {
+		t.Errorf("stdout not exact")
+	}
+}

@@ -27,7 +27,7 @@ const chainSeed = "kubectl-rexec recording chain v1"
 
 // Options tunes a Writer. The zero value gives the documented defaults.
 type Options struct {
-	QueueEvents int           // events queued before the hot path blocks; default 1024
+	QueueEvents int           // events queued before the hot path blocks; default 256 (8 MiB of 32 KiB writes)
 	FrameBytes  int           // close a data frame at this many uncompressed bytes; default 1 MiB
 	FrameSpan   time.Duration // close a data frame after this much session time; default 5m
 	FlushEvery  time.Duration // flush pending data to the file this often; default 1s
@@ -39,7 +39,9 @@ type Options struct {
 	// RawBacklog: when a data frame opens with at least this many events
 	// queued, the frame is stored uncompressed (raw zstd blocks) so that
 	// compression never slows the stream; the next frame compresses again.
-	// Default QueueEvents/2; negative turns it off.
+	// Off by default (0 or negative): measured end to end through a real
+	// API server it made throughput worse, since every stored byte must
+	// still be hashed and written (see docs/BENCHMARKS.md).
 	RawBacklog int
 	Now        func() time.Time // clock; default time.Now (tests inject one)
 	// Signer, when set, signs the trailer (docs/FORMAT.md, section 3.3):
@@ -52,7 +54,7 @@ type Options struct {
 
 func (o Options) withDefaults() Options {
 	if o.QueueEvents <= 0 {
-		o.QueueEvents = 1024
+		o.QueueEvents = 256
 	}
 	if o.FrameBytes <= 0 {
 		o.FrameBytes = 1 << 20
@@ -67,7 +69,7 @@ func (o Options) withDefaults() Options {
 		o.Level = zstd.SpeedFastest
 	}
 	if o.RawBacklog == 0 {
-		o.RawBacklog = o.QueueEvents / 2
+		o.RawBacklog = -1
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -704,7 +706,11 @@ func (w *Writer) writeStream(s int, t int64, body []byte) {
 		return
 	}
 	if utf8.Valid(body) {
-		w.textEvent(s, t, body)
+		if controlHeavy(body) {
+			w.binaryEvent(s, t, body)
+		} else {
+			w.textEvent(s, t, body)
+		}
 		return
 	}
 	var runs [maxRuns]run
@@ -720,6 +726,24 @@ func (w *Writer) writeStream(s int, t int64, body []byte) {
 			w.textEvent(s, t, body[r.start:r.end])
 		}
 	}
+}
+
+// controlHeavy reports whether escaping p as a JSON string would cost more
+// than base64: each control byte other than \n \r \t \b \f and ESC becomes six
+// bytes (\u0000), so a stream of NULs (head -c 1G /dev/zero) would grow
+// sixfold as text but only by a third as base64. Short writes (keystrokes)
+// always stay text, and terminal text with colours stays text.
+func controlHeavy(p []byte) bool {
+	if len(p) < 64 {
+		return false
+	}
+	heavy := 0
+	for _, c := range p {
+		if c < 0x20 && c != '\n' && c != '\r' && c != '\t' && c != '\b' && c != '\f' && c != 0x1b {
+			heavy++
+		}
+	}
+	return heavy > len(p)/8
 }
 
 func (w *Writer) textEvent(s int, t int64, p []byte) {

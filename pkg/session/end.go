@@ -7,6 +7,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	utilexec "k8s.io/client-go/util/exec"
+	"k8s.io/streaming/pkg/httpstream"
 
 	"github.com/kubectl-rexec/kubectl-rexec/pkg/record"
 )
@@ -66,9 +67,10 @@ func classify(s *live, streamErr error) outcome {
 	if errors.Is(streamErr, context.Canceled) {
 		return outcome{end: record.End{Reason: record.ReasonInterrupted, Message: streamErr.Error()}, err: streamErr}
 	}
-	if _, ok := errorsAs[*apierrors.StatusError](streamErr); ok {
-		// The API server answered with a Status (forbidden, not found, ...):
-		// kubectl's own message says it best, so it is returned unchanged.
+	if _, ok := errorsAs[*apierrors.StatusError](streamErr); ok || httpstream.IsUpgradeFailure(streamErr) {
+		// The API server (or a proxy) answered the upgrade with a status:
+		// forbidden, not found, a proxy's 502... kubectl's own message names
+		// the status and body, so it is returned unchanged.
 		return outcome{end: record.End{Reason: record.ReasonConnectionLost, Message: streamErr.Error()}, err: streamErr}
 	}
 	lost := explain(streamErr)

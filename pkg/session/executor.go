@@ -269,6 +269,11 @@ func (e *Executor) finish(s *live, streamErr error) error {
 		out.end = record.End{Reason: record.ReasonRecordingError, Message: err.Error(), ExitCode: out.end.ExitCode}
 		out.err = &RecordingError{Path: e.path, Err: err}
 	}
+	if re, ok := errorsAs[*RecordingError](out.err); ok {
+		e.warnMu.Lock()
+		e.unrecorded = re.Err // ReportPath: partly recorded
+		e.warnMu.Unlock()
+	}
 	e.closeOnce.Do(func() { close(e.closed) })
 	return out.err
 }

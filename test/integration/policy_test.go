@@ -189,7 +189,7 @@ func TestFullDiskMidSession(t *testing.T) {
 			}
 			switch mode {
 			case "required":
-				if code != 1 || !strings.Contains(errb.String(), "failed, session ended") || !strings.Contains(errb.String(), "file too large") || out.Len() >= 1500000 {
+				if code != 1 || !strings.Contains(errb.String(), "failed, session ended") || !strings.Contains(errb.String(), "file too large") || !strings.Contains(errb.String(), "Session partly recorded to") || out.Len() >= 1500000 {
 					t.Errorf("fail-closed: exit %d, %d bytes, stderr %q", code, out.Len(), errb.String())
 				}
 			case "best-effort":

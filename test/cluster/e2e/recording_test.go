@@ -211,12 +211,13 @@ func deref(p *int) string {
 	return strconv.Itoa(*p)
 }
 
-// replay runs `kubectl-rexec replay --no-wait -q FILE`.
-func replay(t *testing.T, path string) (stdout, stderr string) {
+// replay runs `kubectl-rexec replay --no-wait -q [FLAGS] FILE`.
+func replay(t *testing.T, path string, flags ...string) (stdout, stderr string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, rexecBin, "replay", "--no-wait", "-q", path)
+	args := append(append([]string{"replay", "--no-wait", "-q"}, flags...), path)
+	cmd := exec.CommandContext(ctx, rexecBin, args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
@@ -228,10 +229,11 @@ func replay(t *testing.T, path string) (stdout, stderr string) {
 // checkReplay checks that replaying the recording prints what the terminal
 // got: stdout exactly, and stderr as the remote command wrote it (kubectl's
 // own closing messages, such as "command terminated with exit code 3", are
-// not part of the session).
-func checkReplay(t *testing.T, rc *rec, stdout, remoteStderr string) {
+// not part of the session). flags go to replay (--raw for binary output,
+// which replay's default terminal filter would alter).
+func checkReplay(t *testing.T, rc *rec, stdout, remoteStderr string, flags ...string) {
 	t.Helper()
-	out, errOut := replay(t, rc.path)
+	out, errOut := replay(t, rc.path, flags...)
 	if out != stdout {
 		t.Errorf("replay stdout %q, the terminal got %q", clip(out), clip(stdout))
 	}
