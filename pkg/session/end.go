@@ -7,6 +7,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	utilexec "k8s.io/client-go/util/exec"
+	amhttpstream "k8s.io/apimachinery/pkg/util/httpstream"
 	"k8s.io/streaming/pkg/httpstream"
 
 	"github.com/kubectl-rexec/kubectl-rexec/pkg/record"
@@ -67,7 +68,7 @@ func classify(s *live, streamErr error) outcome {
 	if errors.Is(streamErr, context.Canceled) {
 		return outcome{end: record.End{Reason: record.ReasonInterrupted, Message: streamErr.Error()}, err: streamErr}
 	}
-	if _, ok := errorsAs[*apierrors.StatusError](streamErr); ok || httpstream.IsUpgradeFailure(streamErr) {
+	if _, ok := errorsAs[*apierrors.StatusError](streamErr); ok || upgradeRefused(streamErr) {
 		// The API server (or a proxy) answered the upgrade with a status:
 		// forbidden, not found, a proxy's 502... kubectl's own message names
 		// the status and body, so it is returned unchanged.
@@ -92,3 +93,11 @@ func (s *live) missingStatus() bool {
 }
 
 func intPtr(i int) *int { return &i }
+
+// upgradeRefused is true when the server or a proxy answered the upgrade
+// with a status. client-go reports it through two httpstream packages (and,
+// over SPDY, only in the message), so all three are checked.
+func upgradeRefused(err error) bool {
+	return httpstream.IsUpgradeFailure(err) || amhttpstream.IsUpgradeFailure(err) ||
+		strings.Contains(err.Error(), "unable to upgrade connection")
+}
