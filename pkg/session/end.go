@@ -6,8 +6,8 @@ import (
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	utilexec "k8s.io/client-go/util/exec"
 	amhttpstream "k8s.io/apimachinery/pkg/util/httpstream"
+	utilexec "k8s.io/client-go/util/exec"
 	"k8s.io/streaming/pkg/httpstream"
 
 	"github.com/kubectl-rexec/kubectl-rexec/pkg/record"
