@@ -43,6 +43,7 @@ type execOptions struct {
 	*kexec.ExecOptions
 	configFlags *genericclioptions.ConfigFlags
 	recordDir   string
+	ping        time.Duration
 	policy      policyFlags // policy.go: --record, --record-input, --sign-key, --reason, --ticket
 }
 
@@ -76,12 +77,18 @@ func newExecCmd(f cmdutil.Factory, configFlags *genericclioptions.ConfigFlags, s
 	cmd.Flags().BoolVarP(&o.TTY, "tty", "t", o.TTY, "Stdin is a TTY")
 	cmd.Flags().BoolVarP(&o.Quiet, "quiet", "q", o.Quiet, "Only print output from the remote session")
 	cmd.Flags().StringVar(&o.recordDir, "record-dir", "", "Directory for recordings (default $"+session.EnvRecordDir+", else ${XDG_STATE_HOME:-~/.local/state}/kubectl-rexec/recordings)")
+	cmd.Flags().DurationVar(&o.ping, "ping-interval", session.DefaultPingInterval,
+		"How often to ping the API server to keep the stream alive and notice a dead connection (SPDY only: "+
+			"client-go's WebSocket executor hard-codes 5s; set KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false to use SPDY)")
 	o.policy.addFlags(cmd)
 	configFlags.AddFlags(cmd.Flags())
 	return cmd
 }
 
 func (o *execOptions) run(f cmdutil.Factory, cmd *cobra.Command, args []string) error {
+	if o.ping <= 0 {
+		return cmdutil.UsageErrorf(cmd, "--ping-interval must be positive, got %v", o.ping)
+	}
 	if err := o.policy.resolve(cmd, o.recordDir); err != nil {
 		return err
 	}
@@ -112,6 +119,8 @@ func (o *execOptions) run(f cmdutil.Factory, cmd *cobra.Command, args []string) 
 		WebSocket:  !cmdutil.RemoteCommandWebsockets.IsDisabled(),
 		Identity:   identity,
 		Pod:        func() *corev1.Pod { return o.Pod },
+
+		PingInterval: o.ping,
 	}
 	o.policy.apply(&cfg, o.Quiet, o.ErrOut)
 	ex := session.NewExecutor(cfg)

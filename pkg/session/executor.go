@@ -16,7 +16,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/remotecommand"
-	"k8s.io/client-go/transport/spdy"
 	"k8s.io/kubectl/pkg/util/interrupt"
 	"k8s.io/streaming/pkg/httpstream"
 
@@ -47,7 +46,15 @@ type Config struct {
 	// OmitInput leaves stdin out of the recording (--record-input=false);
 	// the header says so.
 	OmitInput bool
+	// PingInterval is how often the SPDY connection is pinged
+	// (--ping-interval); zero means client-go's DefaultPingInterval. The
+	// WebSocket executor pings every 5 s whatever is set here: client-go
+	// hard-codes its period and offers no option for it.
+	PingInterval time.Duration
 }
+
+// DefaultPingInterval is client-go's ping period, on both protocols.
+const DefaultPingInterval = 5 * time.Second
 
 // Executor runs one exec stream and records it. It satisfies kubectl's
 // exec.RemoteExecutor, so kubectl's own option handling, pod resolution and
@@ -153,6 +160,7 @@ type live struct {
 	header  record.Header
 	config  *rest.Config
 	wsFirst bool
+	ping    time.Duration // SPDY ping period; zero means DefaultPingInterval
 	watch   *watcher
 	status  statusWatch
 	began   sync.Once
@@ -192,7 +200,7 @@ func (e *Executor) open(u *url.URL, config *rest.Config, stdin, tty bool) (*live
 	if err != nil {
 		return nil, err
 	}
-	s := &live{w: w, header: h, started: now, config: config, wsFirst: e.cfg.WebSocket}
+	s := &live{w: w, header: h, started: now, config: config, wsFirst: e.cfg.WebSocket, ping: e.cfg.PingInterval}
 	s.watch = &watcher{auditID: id, onUpgrade: func(up Upgrade) {
 		proto := up.Protocol
 		if proto == "" {
@@ -219,7 +227,7 @@ func (s *live) stream(ctx context.Context, u *url.URL, opts remotecommand.Stream
 		}
 		s.setWebSocket(false)
 	}
-	rt, upgrader, err := spdy.RoundTripperFor(config)
+	rt, upgrader, err := spdyRoundTripperFor(config, s.ping)
 	if err != nil {
 		return err
 	}
