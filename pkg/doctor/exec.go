@@ -8,14 +8,13 @@ import (
 	"net/url"
 	"regexp"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/kubectl-rexec/kubectl-rexec/pkg/session"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/remotecommand"
 	utilexec "k8s.io/client-go/util/exec"
 	"k8s.io/streaming/pkg/httpstream"
@@ -33,83 +32,6 @@ const (
 	hopStream  = "the exec stream (API server to kubelet to container runtime)"
 )
 
-// upgradeWatch sees the upgrade request of one exec attempt and its answer,
-// as pkg/session's transport watcher does for sessions.
-type upgradeWatch struct {
-	mu       sync.Mutex
-	offered  []string
-	status   int
-	protocol string
-	took     time.Duration
-	at       time.Time // when the answer arrived
-	seen     bool
-}
-
-func (w *upgradeWatch) wrap(cfg *rest.Config) *rest.Config {
-	c := rest.CopyConfig(cfg)
-	inner := c.WrapTransport
-	c.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
-		if inner != nil {
-			rt = inner(rt)
-		}
-		return &watchRoundTripper{next: rt, w: w}
-	}
-	return c
-}
-
-func (w *upgradeWatch) snapshot() (status int, protocol string, took time.Duration, at time.Time, offered []string, seen bool) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.status, w.protocol, w.took, w.at, append([]string(nil), w.offered...), w.seen
-}
-
-type watchRoundTripper struct {
-	next http.RoundTripper
-	w    *upgradeWatch
-}
-
-func (rt *watchRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
-	// The protocol offers are set above this wrapper; client-go's WebSocket
-	// round tripper removes them from the request, so read them first.
-	var header, kind string
-	switch {
-	case req.Header.Get("Sec-WebSocket-Protocol") != "":
-		kind, header = kindWebSocket, "Sec-WebSocket-Protocol"
-	case req.Header.Get(httpstream.HeaderProtocolVersion) != "":
-		kind, header = kindSPDY, httpstream.HeaderProtocolVersion
-	}
-	if kind == "" {
-		return rt.next.RoundTrip(req)
-	}
-	offered := headerList(req.Header.Values(header))
-	start := time.Now()
-	resp, err := rt.next.RoundTrip(req)
-	rt.w.mu.Lock()
-	rt.w.seen, rt.w.offered, rt.w.took, rt.w.at = true, offered, time.Since(start), time.Now()
-	if resp != nil {
-		rt.w.status = resp.StatusCode
-		if kind == kindWebSocket {
-			rt.w.protocol = resp.Header.Get("Sec-WebSocket-Protocol")
-		} else {
-			rt.w.protocol = resp.Header.Get(httpstream.HeaderProtocolVersion)
-		}
-	}
-	rt.w.mu.Unlock()
-	return resp, err
-}
-
-func headerList(values []string) []string {
-	var out []string
-	for _, v := range values {
-		for p := range strings.SplitSeq(v, ",") {
-			if p = strings.TrimSpace(p); p != "" {
-				out = append(out, p)
-			}
-		}
-	}
-	return out
-}
-
 // execURL is the pods/exec URL kubectl builds.
 func (r *run) execURL(command []string, stdin bool) *url.URL {
 	return r.client.CoreV1().RESTClient().Post().
@@ -125,9 +47,9 @@ func (r *run) execURL(command []string, stdin bool) *url.URL {
 
 // executor returns client-go's executor for one protocol, with w watching
 // its upgrade: WebSocket offering v5 only, SPDY offering v5 to v1.
-func (r *run) executor(kind string, command []string, stdin bool, w *upgradeWatch) (remotecommand.Executor, error) {
+func (r *run) executor(kind string, command []string, stdin bool, w *session.UpgradeWatcher) (remotecommand.Executor, error) {
 	u := r.execURL(command, stdin)
-	cfg := w.wrap(r.restConfig)
+	cfg := w.Wrap(r.restConfig)
 	if kind == kindWebSocket {
 		return remotecommand.NewWebSocketExecutorForProtocols(cfg, http.MethodGet, u.String(), webSocketProtocol)
 	}
@@ -160,7 +82,7 @@ var statusInMessage = regexp.MustCompile(`\((\d{3}) [^)]*\)`)
 
 func (r *run) doHandshake(ctx context.Context, kind string) *handshake {
 	h := &handshake{kind: kind}
-	w := &upgradeWatch{}
+	w := &session.UpgradeWatcher{}
 	ex, err := r.executor(kind, []string{"true"}, false, w)
 	if err != nil {
 		h.err = err
@@ -170,9 +92,9 @@ func (r *run) doHandshake(ctx context.Context, kind string) *handshake {
 	_, err = bounded(ctx, func() (struct{}, error) {
 		return struct{}{}, ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: &out, Stderr: &out})
 	})
-	status, protocol, took, _, _, seen := w.snapshot()
-	h.status, h.protocol, h.took = status, protocol, took
-	h.works = status == http.StatusSwitchingProtocols
+	up, seen := w.Last()
+	h.status, h.protocol, h.took = up.Status, up.Protocol, up.Took
+	h.works = up.Status == http.StatusSwitchingProtocols
 	if !h.works {
 		h.err = err
 		if h.err == nil {

@@ -1,6 +1,8 @@
 package doctor
 
 import (
+	"github.com/kubectl-rexec/kubectl-rexec/pkg/session"
+
 	"bufio"
 	"context"
 	"errors"
@@ -56,7 +58,7 @@ func (r *run) streamStep(s *stepRun) {
 // echo sends n lines (plus one to warm up) to a remote cat and times each
 // one's return.
 func (r *run) echo(ctx context.Context, kind string, n int) Check {
-	ex, err := r.executor(kind, []string{"cat"}, true, &upgradeWatch{})
+	ex, err := r.executor(kind, []string{"cat"}, true, &session.UpgradeWatcher{})
 	if err != nil {
 		return failCheck(err.Error(), hopStream, "")
 	}
@@ -139,7 +141,7 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 
 // throughput reads size bytes from a remote head -c.
 func (r *run) throughput(ctx context.Context, kind string, size int64) Check {
-	ex, err := r.executor(kind, []string{"head", "-c", fmt.Sprint(size), "/dev/zero"}, false, &upgradeWatch{})
+	ex, err := r.executor(kind, []string{"head", "-c", fmt.Sprint(size), "/dev/zero"}, false, &session.UpgradeWatcher{})
 	if err != nil {
 		return failCheck(err.Error(), hopStream, "")
 	}
@@ -235,7 +237,7 @@ func (r *run) idleStep(s *stepRun) {
 // whether it ran to the end.
 func (r *run) idle(ctx context.Context, kind string) Check {
 	hold := idleHold(r.cfg.Idle)
-	w := &upgradeWatch{}
+	w := &session.UpgradeWatcher{}
 	ex, err := r.executor(kind, []string{"sh", "-c", fmt.Sprintf("sleep %d; echo done", int(hold.Seconds()))}, false, w)
 	if err != nil {
 		return failCheck(err.Error(), hopStream, "")
@@ -246,8 +248,9 @@ func (r *run) idle(ctx context.Context, kind string) Check {
 		return struct{}{}, ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: &out, Stderr: &stderr})
 	})
 	end := time.Now()
-	status, _, _, at, _, _ := w.snapshot()
-	if status != 101 {
+	up, _ := w.Last()
+	at := up.At
+	if up.Status != 101 {
 		return failCheck(fmt.Sprintf("the upgrade failed this time: %v", err), hopUpgrade, "see the handshake step")
 	}
 	if at.IsZero() {

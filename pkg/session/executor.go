@@ -161,7 +161,7 @@ type live struct {
 	config  *rest.Config
 	wsFirst bool
 	ping    time.Duration // SPDY ping period; zero means DefaultPingInterval
-	watch   *watcher
+	watch   *UpgradeWatcher
 	status  statusWatch
 	began   sync.Once
 	started time.Time
@@ -201,7 +201,7 @@ func (e *Executor) open(u *url.URL, config *rest.Config, stdin, tty bool) (*live
 		return nil, err
 	}
 	s := &live{w: w, header: h, started: now, config: config, wsFirst: e.cfg.WebSocket, ping: e.cfg.PingInterval}
-	s.watch = &watcher{auditID: id, onUpgrade: func(up Upgrade) {
+	s.watch = &UpgradeWatcher{AuditID: id, OnUpgrade: func(up Upgrade) {
 		proto := up.Protocol
 		if proto == "" {
 			proto = "channel.k8s.io"
@@ -214,7 +214,7 @@ func (e *Executor) open(u *url.URL, config *rest.Config, stdin, tty bool) (*live
 // stream runs the exec stream: WebSocket first and SPDY when the WebSocket
 // upgrade is refused, as kubectl does.
 func (s *live) stream(ctx context.Context, u *url.URL, opts remotecommand.StreamOptions) error {
-	config := s.watch.wrap(s.config)
+	config := s.watch.Wrap(s.config)
 	if s.wsFirst {
 		s.setWebSocket(true)
 		ws, err := remotecommand.NewWebSocketExecutor(config, "GET", u.String())

@@ -15,21 +15,23 @@ type Upgrade struct {
 	Status   int    // HTTP status; 101 when the upgrade succeeded
 	Protocol string // negotiated sub-protocol, e.g. v5.channel.k8s.io
 	Took     time.Duration
+	At       time.Time // when the answer arrived
 }
 
-// watcher sees every HTTP exchange of the exec request. client-go hides which
-// protocol it negotiated; the upgrade response tells us, and it arrives
+// UpgradeWatcher sees every HTTP exchange of an exec request. client-go hides
+// which protocol it negotiated; the upgrade response tells us, and it arrives
 // before any stream byte, which is when the recording header must be written.
-type watcher struct {
-	auditID   string
-	onUpgrade func(Upgrade)
+// doctor uses the same watcher to report each protocol's handshake.
+type UpgradeWatcher struct {
+	AuditID   string        // sent as the Audit-ID header when set
+	OnUpgrade func(Upgrade) // called on a successful upgrade (101)
 
 	mu       sync.Mutex
 	attempts []Upgrade
 }
 
-// wrap returns a copy of config whose transports report to w.
-func (w *watcher) wrap(config *rest.Config) *rest.Config {
+// Wrap returns a copy of config whose transports report to w.
+func (w *UpgradeWatcher) Wrap(config *rest.Config) *rest.Config {
 	c := rest.CopyConfig(config)
 	inner := c.WrapTransport
 	c.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
@@ -41,33 +43,43 @@ func (w *watcher) wrap(config *rest.Config) *rest.Config {
 	return c
 }
 
-func (w *watcher) record(u Upgrade) {
+func (w *UpgradeWatcher) record(u Upgrade) {
 	w.mu.Lock()
 	w.attempts = append(w.attempts, u)
 	w.mu.Unlock()
-	if u.Status == http.StatusSwitchingProtocols && w.onUpgrade != nil {
-		w.onUpgrade(u)
+	if u.Status == http.StatusSwitchingProtocols && w.OnUpgrade != nil {
+		w.OnUpgrade(u)
 	}
 }
 
 // Attempts returns the upgrade attempts so far, oldest first.
-func (w *watcher) Attempts() []Upgrade {
+func (w *UpgradeWatcher) Attempts() []Upgrade {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return append([]Upgrade(nil), w.attempts...)
 }
 
+// Last returns the latest upgrade attempt, if there was one.
+func (w *UpgradeWatcher) Last() (Upgrade, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.attempts) == 0 {
+		return Upgrade{}, false
+	}
+	return w.attempts[len(w.attempts)-1], true
+}
+
 type watchingRoundTripper struct {
 	next http.RoundTripper
-	w    *watcher
+	w    *UpgradeWatcher
 }
 
 func (rt *watchingRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
-	if rt.w.auditID != "" && req.Header.Get("Audit-ID") == "" {
+	if rt.w.AuditID != "" && req.Header.Get("Audit-ID") == "" {
 		// The API server adopts a caller's Audit-ID as the audit event's ID,
 		// which lets an auditor join the recording with the audit log.
 		req = req.Clone(req.Context())
-		req.Header.Set("Audit-ID", rt.w.auditID)
+		req.Header.Set("Audit-ID", rt.w.AuditID)
 	}
 	kind := upgradeKind(req)
 	start := time.Now()
@@ -75,7 +87,7 @@ func (rt *watchingRoundTripper) RoundTrip(req *http.Request) (*http.Response, er
 	if kind == "" {
 		return resp, err
 	}
-	u := Upgrade{Kind: kind, Took: time.Since(start)}
+	u := Upgrade{Kind: kind, Took: time.Since(start), At: time.Now()}
 	if resp != nil {
 		u.Status = resp.StatusCode
 		u.Protocol = negotiated(kind, resp)
