@@ -37,7 +37,7 @@ func explain(err error) *ConnectionLostError {
 	switch {
 	case httpstream.IsHTTPSProxyError(err):
 		return lost("proxy error", hopProxy)
-	case httpstream.IsUpgradeFailure(err):
+	case upgradeRefused(err):
 		return lost("upgrade refused", hopUpgrade)
 	case errors.As(err, &unknownAuthority), errors.As(err, &hostnameErr), errors.As(err, &certInvalid),
 		strings.Contains(msg, "tls: "), strings.Contains(msg, "x509: "):
@@ -54,4 +54,11 @@ func explain(err error) *ConnectionLostError {
 		return lost("the connection was closed", hopProxyOrServer)
 	}
 	return lost("the stream failed", hopProxyOrServer)
+}
+
+// upgradeRefused is true when the server or a proxy answered the upgrade
+// with a status. client-go types the WebSocket refusal, but its SPDY round
+// tripper reports one only as "unable to upgrade connection: ..." text.
+func upgradeRefused(err error) bool {
+	return httpstream.IsUpgradeFailure(err) || strings.Contains(err.Error(), "unable to upgrade connection")
 }

@@ -6,9 +6,7 @@ import (
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	amhttpstream "k8s.io/apimachinery/pkg/util/httpstream"
 	utilexec "k8s.io/client-go/util/exec"
-	"k8s.io/streaming/pkg/httpstream"
 
 	"github.com/kubectl-rexec/kubectl-rexec/pkg/record"
 )
@@ -93,11 +91,3 @@ func (s *live) missingStatus() bool {
 }
 
 func intPtr(i int) *int { return &i }
-
-// upgradeRefused is true when the server or a proxy answered the upgrade
-// with a status. client-go reports it through two httpstream packages (and,
-// over SPDY, only in the message), so all three are checked.
-func upgradeRefused(err error) bool {
-	return httpstream.IsUpgradeFailure(err) || amhttpstream.IsUpgradeFailure(err) ||
-		strings.Contains(err.Error(), "unable to upgrade connection")
-}
