@@ -1,17 +1,15 @@
 package audit
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/kubectl-rexec/kubectl-rexec/test/cluster/cluster"
+	"github.com/kubectl-rexec/kubectl-rexec/test/cluster/clustertest"
 )
 
 var (
@@ -39,7 +37,7 @@ rules:
 func TestMain(m *testing.M) { os.Exit(run(m)) }
 
 func run(m *testing.M) int {
-	bin, cleanup, err := findRexec(os.Getenv("CI") == "true")
+	bin, cleanup, err := clustertest.RexecBinary()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "audit:", err)
 		return 1
@@ -47,10 +45,8 @@ func run(m *testing.M) int {
 	defer cleanup()
 	rexecBin = bin
 
-	build := exec.Command("bash", filepath.Join("..", "build.sh"))
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "audit: build.sh failed:", err)
+	if err := clustertest.BuildClusterBinaries(); err != nil {
+		fmt.Fprintln(os.Stderr, "audit:", err)
 		return 1
 	}
 
@@ -87,44 +83,4 @@ func run(m *testing.M) int {
 	code := m.Run()
 	c.Stop()
 	return code
-}
-
-// findRexec returns $REXEC_BIN, or outside CI a fresh build of the plugin.
-func findRexec(ci bool) (string, func(), error) {
-	nop := func() {}
-	if bin := os.Getenv("REXEC_BIN"); bin != "" {
-		abs, err := filepath.Abs(bin)
-		if err != nil {
-			return "", nop, err
-		}
-		if _, err := os.Stat(abs); err != nil {
-			return "", nop, fmt.Errorf("REXEC_BIN=%s: %w (run make build)", bin, err)
-		}
-		return abs, nop, nil
-	}
-	if ci {
-		return "", nop, errors.New("CI=true and REXEC_BIN is not set: run `make e2e`, which builds the plugin and passes it")
-	}
-	root, err := filepath.Abs(filepath.Join("..", "..", ".."))
-	if err != nil {
-		return "", nop, err
-	}
-	if b, err := os.ReadFile(filepath.Join(root, "go.mod")); err != nil ||
-		!bytes.Contains(b, []byte("module github.com/kubectl-rexec/kubectl-rexec\n")) {
-		return "", nop, fmt.Errorf("REXEC_BIN is not set and %s is not the plugin's repository root", root)
-	}
-	dir, err := os.MkdirTemp("", "rexec-audit-bin-")
-	if err != nil {
-		return "", nop, err
-	}
-	cleanup := func() { _ = os.RemoveAll(dir) }
-	bin := filepath.Join(dir, "kubectl-rexec")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/kubectl-rexec")
-	cmd.Dir = root
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		cleanup()
-		return "", nop, fmt.Errorf("building kubectl-rexec: %w", err)
-	}
-	return bin, cleanup, nil
 }

@@ -19,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kubectl-rexec/kubectl-rexec/test/cluster/cluster"
+	"github.com/kubectl-rexec/kubectl-rexec/test/cluster/clustertest"
 )
 
 // One cluster for every test in the package: start-up costs ~4 s and the
@@ -35,21 +36,14 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
-	// Always through build.sh: it builds whatever is missing (kube-apiserver
-	// takes minutes the first time) and keeps rexec-node in step with the
-	// source; binaries that are present and current are skipped.
-	build := exec.Command("bash", filepath.Join("..", "build.sh"))
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build.sh failed:", err)
+	// Always through build.sh: binaries that are present and current are
+	// skipped.
+	if err := clustertest.BuildClusterBinaries(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	opts := cluster.Options{Pods: []string{pod}}
-	if _, err := exec.LookPath("haproxy"); err == nil {
-		haveHAProxy = true
-	} else if _, err := os.Stat("/usr/sbin/haproxy"); err == nil {
-		haveHAProxy = true
-	}
+	haveHAProxy = clustertest.HaveHAProxy()
 	if haveHAProxy {
 		opts.HAProxy = &cluster.HAProxyOptions{}
 	}

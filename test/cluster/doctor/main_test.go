@@ -7,12 +7,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kubectl-rexec/kubectl-rexec/test/cluster/cluster"
+	"github.com/kubectl-rexec/kubectl-rexec/test/cluster/clustertest"
 )
 
 var (
@@ -33,8 +33,8 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
-	ci := os.Getenv("CI") == "true"
-	bin, cleanup, err := findRexec(ci)
+	ci := clustertest.CI()
+	bin, cleanup, err := clustertest.RexecBinary()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "doctor e2e:", err)
 		return 1
@@ -42,19 +42,13 @@ func run(m *testing.M) int {
 	defer cleanup()
 	rexecBin = bin
 
-	build := exec.Command("bash", filepath.Join("..", "build.sh"))
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "doctor e2e: build.sh failed:", err)
+	if err := clustertest.BuildClusterBinaries(); err != nil {
+		fmt.Fprintln(os.Stderr, "doctor e2e:", err)
 		return 1
 	}
 
 	opts := cluster.Options{Pods: []string{pod}}
-	if _, err := exec.LookPath("haproxy"); err == nil {
-		haveHAProxy = true
-	} else if _, err := os.Stat("/usr/sbin/haproxy"); err == nil {
-		haveHAProxy = true
-	}
+	haveHAProxy = clustertest.HaveHAProxy()
 	switch {
 	case haveHAProxy:
 		opts.HAProxy = &cluster.HAProxyOptions{TimeoutTunnel: tunnelTimeout}
@@ -71,48 +65,6 @@ func run(m *testing.M) int {
 	code := m.Run()
 	c.Stop()
 	return code
-}
-
-// findRexec returns the plugin binary: $REXEC_BIN, which must exist; without
-// it, a fresh build from the repository root, except in CI.
-func findRexec(ci bool) (string, func(), error) {
-	nop := func() {}
-	if bin := os.Getenv("REXEC_BIN"); bin != "" {
-		abs, err := filepath.Abs(bin)
-		if err != nil {
-			return "", nop, err
-		}
-		if fi, err := os.Stat(abs); err != nil || fi.IsDir() || fi.Mode().Perm()&0o111 == 0 {
-			return "", nop, fmt.Errorf("REXEC_BIN=%s is not an executable file (run make build)", bin)
-		}
-		return abs, nop, nil
-	}
-	if ci {
-		return "", nop, errors.New("CI=true and REXEC_BIN is not set: run `make e2e`, which builds the plugin and passes it")
-	}
-	root, err := filepath.Abs(filepath.Join("..", "..", ".."))
-	if err != nil {
-		return "", nop, err
-	}
-	if b, err := os.ReadFile(filepath.Join(root, "go.mod")); err != nil ||
-		!bytes.Contains(b, []byte("module github.com/kubectl-rexec/kubectl-rexec\n")) {
-		return "", nop, fmt.Errorf("REXEC_BIN is not set and %s is not the plugin's repository root", root)
-	}
-	dir, err := os.MkdirTemp("", "rexec-doctor-bin-")
-	if err != nil {
-		return "", nop, err
-	}
-	cleanup := func() { _ = os.RemoveAll(dir) }
-	bin := filepath.Join(dir, "kubectl-rexec")
-	fmt.Fprintln(os.Stderr, "doctor e2e: REXEC_BIN not set; building the plugin from", root)
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/kubectl-rexec")
-	cmd.Dir = root
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		cleanup()
-		return "", nop, fmt.Errorf("building kubectl-rexec: %w", err)
-	}
-	return bin, cleanup, nil
 }
 
 // needHAProxy skips without HAProxy, except in CI where TestMain has

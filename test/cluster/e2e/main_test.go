@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/kubectl-rexec/kubectl-rexec/test/cluster/cluster"
+	"github.com/kubectl-rexec/kubectl-rexec/test/cluster/clustertest"
 )
 
 // Everything the tests share: one cluster per package (start-up ~4 s), the
@@ -38,8 +39,8 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
-	ci := os.Getenv("CI") == "true"
-	bin, cleanup, err := findRexec(ci)
+	ci := clustertest.CI()
+	bin, cleanup, err := clustertest.RexecBinary()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
@@ -47,23 +48,13 @@ func run(m *testing.M) int {
 	defer cleanup()
 	rexecBin = bin
 
-	// build.sh builds whatever is missing (kube-apiserver takes minutes the
-	// first time; it holds a flock, so the cluster package's tests running
-	// beside us do not build twice) and keeps rexec-node in step with its
-	// source.
-	build := exec.Command("bash", filepath.Join("..", "build.sh"))
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: build.sh failed:", err)
+	if err := clustertest.BuildClusterBinaries(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
 
 	opts := cluster.Options{Pods: []string{defaultPod}}
-	if _, err := exec.LookPath("haproxy"); err == nil {
-		haveHAProxy = true
-	} else if _, err := os.Stat("/usr/sbin/haproxy"); err == nil {
-		haveHAProxy = true
-	}
+	haveHAProxy = clustertest.HaveHAProxy()
 	switch {
 	case haveHAProxy:
 		opts.HAProxy = &cluster.HAProxyOptions{TimeoutTunnel: tunnelTimeout}
@@ -82,53 +73,6 @@ func run(m *testing.M) int {
 	code := m.Run()
 	c.Stop()
 	return code
-}
-
-// findRexec returns the plugin binary: $REXEC_BIN, which must exist; without
-// it, a fresh build from the repository root, except in CI where that would
-// test something other than what the pipeline built.
-func findRexec(ci bool) (string, func(), error) {
-	nop := func() {}
-	if bin := os.Getenv("REXEC_BIN"); bin != "" {
-		abs, err := filepath.Abs(bin)
-		if err != nil {
-			return "", nop, err
-		}
-		fi, err := os.Stat(abs)
-		if err != nil {
-			return "", nop, fmt.Errorf("REXEC_BIN=%s: %w (run make build)", bin, err)
-		}
-		if fi.IsDir() || fi.Mode().Perm()&0o111 == 0 {
-			return "", nop, fmt.Errorf("REXEC_BIN=%s is not an executable file", bin)
-		}
-		return abs, nop, nil
-	}
-	if ci {
-		return "", nop, errors.New("CI=true and REXEC_BIN is not set: run `make e2e`, which builds the plugin and passes it")
-	}
-	root, err := filepath.Abs(filepath.Join("..", "..", ".."))
-	if err != nil {
-		return "", nop, err
-	}
-	if b, err := os.ReadFile(filepath.Join(root, "go.mod")); err != nil ||
-		!bytes.Contains(b, []byte("module github.com/kubectl-rexec/kubectl-rexec\n")) {
-		return "", nop, fmt.Errorf("REXEC_BIN is not set and %s is not the plugin's repository root", root)
-	}
-	dir, err := os.MkdirTemp("", "rexec-e2e-bin-")
-	if err != nil {
-		return "", nop, err
-	}
-	cleanup := func() { _ = os.RemoveAll(dir) }
-	bin := filepath.Join(dir, "kubectl-rexec")
-	fmt.Fprintln(os.Stderr, "e2e: REXEC_BIN not set; building the plugin from", root)
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/kubectl-rexec")
-	cmd.Dir = root
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		cleanup()
-		return "", nop, fmt.Errorf("building kubectl-rexec: %w", err)
-	}
-	return bin, cleanup, nil
 }
 
 // proto is one way of reaching the pod. Both tools read the same variable.

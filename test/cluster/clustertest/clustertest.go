@@ -1,0 +1,89 @@
+// Package clustertest holds what the end-to-end test packages of this module
+// share before their first test: the plugin binary under test, the cluster
+// binaries, and whether Debian's HAProxy is there.
+package clustertest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+)
+
+// CI is true in the CI run, where nothing may be skipped or built on the
+// side: what is missing is an error.
+func CI() bool { return os.Getenv("CI") == "true" }
+
+// moduleDir is test/cluster, found from this file so that callers in any
+// package directory agree on it.
+func moduleDir() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Dir(filepath.Dir(file))
+}
+
+// BuildClusterBinaries runs build.sh, which builds whatever is missing
+// (kube-apiserver takes minutes the first time; it holds a flock, so test
+// packages running side by side do not build twice) and keeps rexec-node in
+// step with its source.
+func BuildClusterBinaries() error {
+	build := exec.Command("bash", filepath.Join(moduleDir(), "build.sh"))
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("build.sh failed: %w", err)
+	}
+	return nil
+}
+
+// HaveHAProxy says whether Debian's haproxy is installed (it lives in
+// /usr/sbin, which is not always on PATH).
+func HaveHAProxy() bool {
+	if _, err := exec.LookPath("haproxy"); err == nil {
+		return true
+	}
+	_, err := os.Stat("/usr/sbin/haproxy")
+	return err == nil
+}
+
+// RexecBinary returns the plugin binary: $REXEC_BIN, which must be an
+// executable file; without it, a fresh build from the repository root,
+// except in CI where that would test something other than what the pipeline
+// built. cleanup removes a binary built here.
+func RexecBinary() (bin string, cleanup func(), err error) {
+	nop := func() {}
+	if bin := os.Getenv("REXEC_BIN"); bin != "" {
+		abs, err := filepath.Abs(bin)
+		if err != nil {
+			return "", nop, err
+		}
+		if fi, err := os.Stat(abs); err != nil || fi.IsDir() || fi.Mode().Perm()&0o111 == 0 {
+			return "", nop, fmt.Errorf("REXEC_BIN=%s is not an executable file (run make build)", bin)
+		}
+		return abs, nop, nil
+	}
+	if CI() {
+		return "", nop, errors.New("CI=true and REXEC_BIN is not set: run `make e2e`, which builds the plugin and passes it")
+	}
+	root := filepath.Dir(filepath.Dir(moduleDir()))
+	if b, err := os.ReadFile(filepath.Join(root, "go.mod")); err != nil ||
+		!bytes.Contains(b, []byte("module github.com/kubectl-rexec/kubectl-rexec\n")) {
+		return "", nop, fmt.Errorf("REXEC_BIN is not set and %s is not the plugin's repository root", root)
+	}
+	dir, err := os.MkdirTemp("", "rexec-e2e-bin-")
+	if err != nil {
+		return "", nop, err
+	}
+	cleanup = func() { _ = os.RemoveAll(dir) }
+	bin = filepath.Join(dir, "kubectl-rexec")
+	fmt.Fprintln(os.Stderr, "REXEC_BIN not set; building the plugin from", root)
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/kubectl-rexec")
+	cmd.Dir = root
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		cleanup()
+		return "", nop, fmt.Errorf("building kubectl-rexec: %w", err)
+	}
+	return bin, cleanup, nil
+}
