@@ -17,13 +17,17 @@ import (
 
 const (
 	zstdMagic = 0xFD2FB528
-	// Skippable frames have magics 0x184D2A50..0x184D2A5F. Two are ours.
-	skippableMask       = 0xFFFFFFF0
-	skippableBase       = 0x184D2A50
-	checkpointMagic     = 0x184D2A5E
-	trailerMagic        = 0x184D2A5F
-	maxBlockSize        = 128 << 10
-	maxOurPayload       = 1 << 20 // a checkpoint or trailer is never near this
+	// Skippable frames have magics 0x184D2A50..0x184D2A5F. Three are ours.
+	skippableMask   = 0xFFFFFFF0
+	skippableBase   = 0x184D2A50
+	indexMagic      = 0x184D2A5D
+	checkpointMagic = 0x184D2A5E
+	trailerMagic    = 0x184D2A5F
+	maxBlockSize    = 128 << 10
+	maxOurPayload   = 1 << 20 // a checkpoint or trailer is never near this
+	// maxIndexPayload bounds the index frame: 16 MiB holds the checkpoints
+	// of some 80,000 frames, 80 GB of session text.
+	maxIndexPayload     = 16 << 20
 	blockHeaderSize     = 3
 	skippableHeaderSize = 8
 )

@@ -123,6 +123,25 @@ func Open(path string) (*Reader, error) {
 // io.ReaderAt (a file, a bytes.Reader) because it locates frames before
 // decoding them; it is what makes SeekFrame possible.
 func NewReader(ra io.ReaderAt, size int64) (*Reader, error) {
+	return newReader(ra, size, Scan)
+}
+
+// NewIndexedReader is NewReader for storage where every read costs a
+// request: it takes the layout from the index at the recording's end
+// (ReadIndex) and walks the file (Scan) only when there is none.
+func NewIndexedReader(ra io.ReaderAt, size int64) (*Reader, error) {
+	return newReader(ra, size, func(ra io.ReaderAt, size int64) (*Index, error) {
+		if ix, err := ReadIndex(ra, size); err == nil {
+			return ix, nil
+		}
+		return Scan(ra, size)
+	})
+}
+
+// SetCloser makes Close close c too (the object a reader was opened on).
+func (r *Reader) SetCloser(c io.Closer) { r.closer = c }
+
+func newReader(ra io.ReaderAt, size int64, scan func(io.ReaderAt, int64) (*Index, error)) (*Reader, error) {
 	if size == 0 {
 		return nil, &AbruptError{Detail: "the file is empty; the session never began"}
 	}
@@ -142,7 +161,7 @@ func NewReader(ra io.ReaderAt, size int64) (*Reader, error) {
 	if magic := uint32(m[0]) | uint32(m[1])<<8 | uint32(m[2])<<16 | uint32(m[3])<<24; magic != zstdMagic && !isSkippable(magic) {
 		return nil, fmt.Errorf("%w: the file is not zstd-compressed", ErrNotRecording)
 	}
-	idx, scanErr := Scan(ra, size)
+	idx, scanErr := scan(ra, size)
 	if idx == nil || (scanErr != nil && !errors.Is(scanErr, ErrCorrupt)) {
 		return nil, scanErr
 	}

@@ -152,6 +152,11 @@ type Trailer struct {
 	// key's SHA-256 fingerprint (KeyID). Both or neither.
 	Signature string `json:"signature,omitempty"`
 	KeyID     string `json:"key_id,omitempty"`
+	// IndexOffset is where the index frame starts, when the recording has
+	// one (docs/FORMAT.md, section 3.4). It is not signed: the index only
+	// saves a reader the walk through the file, and is checked against the
+	// frames it describes.
+	IndexOffset *int64 `json:"index_offset,omitempty"`
 }
 
 // Event is one decoded event. Binary events (ob, eb, ib) come back as 'o',

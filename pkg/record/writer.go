@@ -192,6 +192,9 @@ type Writer struct {
 	frameT0    int64 // session nanoseconds of the frame's first event
 	frameStart int64 // emitted before the frame's first event, microseconds
 	skip       []byte
+	// index collects the checkpoint payloads for the index frame that
+	// precedes the trailer (docs/FORMAT.md, section 3.4).
+	index []byte
 }
 
 // sink is what the zstd encoder writes into: it counts the file offset and
@@ -621,6 +624,7 @@ func (w *Writer) closeFrame() {
 		return
 	}
 	w.seq++
+	w.appendIndex(payload)
 	w.textOff += w.frameText
 	w.stFrames.Store(int64(w.seq))
 	w.skip = appendSkippable(w.skip[:0], checkpointMagic, payload)
@@ -812,6 +816,9 @@ func (w *Writer) finish(t int64, end End) {
 		Chain:        hex.EncodeToString(w.chain[:]),
 		HeaderSHA256: hex.EncodeToString(w.headerSum[:]),
 	}
+	if off, ok := w.writeIndex(); ok {
+		tr.IndexOffset = &off
+	}
 	var signErr error
 	if w.opts.Signer != nil {
 		// A failed signature still leaves a complete, verifiable (unsigned)
@@ -830,6 +837,35 @@ func (w *Writer) finish(t int64, end End) {
 	if signErr != nil {
 		w.fail(signErr)
 	}
+}
+
+// appendIndex adds a checkpoint's payload to the index, unless the index
+// has already outgrown its limit (then the recording simply has none).
+func (w *Writer) appendIndex(cp []byte) {
+	if w.index == nil {
+		w.index = append(make([]byte, 0, 4<<10), `{"checkpoints":[`...)
+	} else if len(w.index) > maxIndexPayload {
+		return
+	} else {
+		w.index = append(w.index, ',')
+	}
+	w.index = append(w.index, cp...)
+}
+
+// writeIndex writes the index frame and returns its offset. It writes none
+// when the index would be larger than readers accept.
+func (w *Writer) writeIndex() (int64, bool) {
+	if w.index == nil || len(w.index)+2 > maxIndexPayload {
+		return 0, false
+	}
+	off := w.sink.n
+	w.index = append(w.index, "]}"...)
+	w.skip = appendSkippable(w.skip[:0], indexMagic, w.index)
+	if _, err := w.sink.Write(w.skip); err != nil {
+		w.fail(err)
+		return 0, false
+	}
+	return off, true
 }
 
 // maxMessage bounds the trailer's message, so that the trailer stays far

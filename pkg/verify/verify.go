@@ -123,6 +123,7 @@ const (
 	CheckLayout     = "layout"     // frame/checkpoint/trailer structure of the file
 	CheckChain      = "chain"      // the SHA-256 chain over the data frames' bytes
 	CheckCheckpoint = "checkpoint" // a checkpoint's payload
+	CheckIndex      = "index"      // the index frame against the checkpoints
 	CheckContent    = "content"    // a frame's decoded text against its checkpoint
 	CheckHeader     = "header"     // the header line
 	CheckTrailer    = "trailer"    // the trailer against the chain and the events
@@ -237,6 +238,7 @@ const chainSeed = "kubectl-rexec recording chain v1"
 
 const (
 	zstdMagic        = 0xFD2FB528
+	indexMagic       = 0x184D2A5D
 	checkpointMagic  = 0x184D2A5E
 	trailerMagic     = 0x184D2A5F
 	skippableMask    = 0xFFFFFFF0
@@ -265,6 +267,8 @@ type verifier struct {
 	verifiedUntil record.Seconds
 	haveVerified  bool
 	trailerRaw    map[string]json.RawMessage
+	cpPayloads    [][]byte // every checkpoint's payload, in order
+	cpEnd         int64    // the offset after the last checkpoint
 }
 
 func tampered(check string, frame int, off int64, format string, args ...any) Result {
@@ -322,6 +326,9 @@ func (v *verifier) run() Result {
 	if r := v.payloads(ix); r != nil {
 		return *r
 	}
+	if r := v.index(ix); r != nil {
+		return *r
+	}
 	return v.decode(ix)
 }
 
@@ -353,6 +360,7 @@ func (v *verifier) chain(ix *record.Index) *Result {
 // payloads checks that every checkpoint and the trailer carry all their
 // keys, spelled exactly.
 func (v *verifier) payloads(ix *record.Index) *Result {
+	v.cpPayloads, v.cpEnd = v.cpPayloads[:0], 0
 	for i, f := range ix.Frames {
 		if f.Checkpoint == nil {
 			break
@@ -366,6 +374,8 @@ func (v *verifier) payloads(ix *record.Index) *Result {
 			r := tampered(CheckCheckpoint, i, off, "checkpoint of frame %d at offset %d: %v", i, off, err)
 			return &r
 		}
+		v.cpPayloads = append(v.cpPayloads, p)
+		v.cpEnd = off + 8 + int64(len(p))
 	}
 	if ix.Trailer == nil {
 		return nil
@@ -389,6 +399,95 @@ func (v *verifier) payloads(ix *record.Index) *Result {
 	}
 	v.trailerRaw = m
 	return nil
+}
+
+// index checks the index frame (docs/FORMAT.md, section 3.4): the trailer's
+// index_offset, spelled exactly, must point right after the last
+// checkpoint at an index frame that ends at the trailer and holds exactly
+// the checkpoints' payloads; an index frame that no trailer points at is
+// tampering too, so that removing the key cannot hide a changed index.
+func (v *verifier) index(ix *record.Index) *Result {
+	if ix.Trailer == nil {
+		return nil
+	}
+	var at *int64
+	if raw, ok := v.trailerRaw["index_offset"]; ok {
+		var off int64
+		if err := json.Unmarshal(raw, &off); err != nil {
+			r := tampered(CheckTrailer, -1, ix.TrailerOffset, "trailer: index_offset %s is not an offset", raw)
+			return &r
+		}
+		at = &off
+	}
+	pos := v.cpEnd
+	found := false
+	for pos < ix.TrailerOffset {
+		var h [8]byte
+		if _, err := v.ra.ReadAt(h[:], pos); err != nil {
+			return &Result{Verdict: Error, Detail: fmt.Sprintf("read at %d: %v", pos, err)}
+		}
+		end := pos + 8 + int64(binary.LittleEndian.Uint32(h[4:]))
+		if binary.LittleEndian.Uint32(h[:4]) == indexMagic {
+			if at == nil || *at != pos {
+				r := tampered(CheckIndex, -1, pos, "an index frame at offset %d that the trailer does not point at", pos)
+				return &r
+			}
+			if end != ix.TrailerOffset {
+				r := tampered(CheckIndex, -1, pos, "the index frame at offset %d does not end at the trailer", pos)
+				return &r
+			}
+			if r := v.indexPayload(pos); r != nil {
+				return r
+			}
+			found = true
+		}
+		pos = end
+	}
+	if at != nil && !found {
+		r := tampered(CheckIndex, -1, ix.TrailerOffset, "the trailer points at an index at offset %d, but none is there", *at)
+		return &r
+	}
+	return nil
+}
+
+// indexPayload checks the index frame at off byte for byte against the
+// checkpoints it copies.
+func (v *verifier) indexPayload(off int64) *Result {
+	var h [8]byte
+	if _, err := v.ra.ReadAt(h[:], off); err != nil {
+		return &Result{Verdict: Error, Detail: fmt.Sprintf("read at %d: %v", off, err)}
+	}
+	n := int64(binary.LittleEndian.Uint32(h[4:]))
+	want := []byte(`{"checkpoints":[`)
+	for i, p := range v.cpPayloads {
+		if i > 0 {
+			want = append(want, ',')
+		}
+		want = append(want, p...)
+	}
+	want = append(want, "]}"...)
+	if n != int64(len(want)) {
+		r := tampered(CheckIndex, -1, off, "the index at offset %d differs from the checkpoints (%d bytes, want %d)", off, n, len(want))
+		return &r
+	}
+	got := make([]byte, n)
+	if _, err := v.ra.ReadAt(got, off+8); err != nil {
+		return &Result{Verdict: Error, Detail: fmt.Sprintf("read at %d: %v", off+8, err)}
+	}
+	if i := firstDiff(got, want); i >= 0 {
+		r := tampered(CheckIndex, -1, off+8+int64(i), "the index at offset %d differs from the checkpoints at byte %d", off, i)
+		return &r
+	}
+	return nil
+}
+
+func firstDiff(a, b []byte) int {
+	for i := range a {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return -1
 }
 
 // objectKeys decodes a JSON object and checks that it has every key in
@@ -485,7 +584,7 @@ func (v *verifier) disambiguate(ix *record.Index) *Result {
 				return &r
 			}
 			from = v.skippableEnd(cp)
-			tornAt = from
+			tornAt = v.pastWholeSkippables(from)
 		case last.Complete:
 			from = last.Offset
 			tornAt = last.Offset + last.Size
@@ -498,14 +597,11 @@ func (v *verifier) disambiguate(ix *record.Index) *Result {
 		if _, err := v.ra.ReadAt(h[:], tornAt); err == nil {
 			mg := binary.LittleEndian.Uint32(h[:4])
 			n := int64(binary.LittleEndian.Uint32(h[4:]))
-			if (mg == checkpointMagic || mg == trailerMagic) && tornAt+8+n > v.size {
+			if (mg == checkpointMagic || mg == trailerMagic || mg == indexMagic) && tornAt+8+n > v.size {
 				dec := json.NewDecoder(io.NewSectionReader(v.ra, tornAt+8, min(v.size-tornAt-8, maxPayload)))
 				var raw json.RawMessage
 				if dec.Decode(&raw) == nil && len(raw) > 0 && raw[0] == '{' {
-					what := "checkpoint"
-					if mg == trailerMagic {
-						what = "trailer"
-					}
+					what := map[uint32]string{checkpointMagic: "checkpoint", trailerMagic: "trailer", indexMagic: "index"}[mg]
 					r := tampered(CheckLayout, frame, tornAt, "the %s at offset %d declares %d bytes, more than the file holds, yet its JSON is complete: its length was altered, the file was not cut off", what, tornAt, n)
 					return &r
 				}
@@ -517,6 +613,24 @@ func (v *verifier) disambiguate(ix *record.Index) *Result {
 		return &r
 	}
 	return nil
+}
+
+// pastWholeSkippables returns the offset after the whole skippable frames
+// (the index, someone else's) that start at pos, stopping at a trailer.
+func (v *verifier) pastWholeSkippables(pos int64) int64 {
+	for pos+8 <= v.size {
+		var h [8]byte
+		if _, err := v.ra.ReadAt(h[:], pos); err != nil {
+			return pos
+		}
+		mg := binary.LittleEndian.Uint32(h[:4])
+		end := pos + 8 + int64(binary.LittleEndian.Uint32(h[4:]))
+		if mg&skippableMask != skippableBase || mg == trailerMagic || end > v.size {
+			return pos
+		}
+		pos = end
+	}
+	return pos
 }
 
 // findStructure looks in [from, end) for what can only be one of our

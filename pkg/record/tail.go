@@ -1,0 +1,124 @@
+package record
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// ErrNoIndex is returned by ReadIndex for a recording without a usable
+// index at its end: one cut off, one written before the index existed, or
+// one whose index outgrew its limit. Scan reads any of them.
+var ErrNoIndex = errors.New("the recording has no index at its end")
+
+// tailSize is how much of the end ReadIndex reads first: the trailer (at
+// most 64 KiB of message) and, for most recordings, the index too.
+const tailSize = 128 << 10
+
+// ReadIndex builds the Index of a complete recording from its end alone:
+// the trailer and the index frame it points at (docs/FORMAT.md, section
+// 3.4), in one or two reads. It is what makes a remote recording cheap to
+// open, where every read is a request. It checks that the index is
+// consistent with the trailer, not the bytes of the frames: the Reader
+// checks each frame's chain as it decodes it, and verify reads everything.
+func ReadIndex(ra io.ReaderAt, size int64) (*Index, error) {
+	n := min(size, tailSize)
+	tail := make([]byte, n)
+	if _, err := ra.ReadAt(tail, size-n); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("read the end of the recording: %w", err)
+	}
+	tOff, tr, err := findTrailer(tail, size-n)
+	if err != nil {
+		return nil, err
+	}
+	if tr.IndexOffset == nil || *tr.IndexOffset < 0 || *tr.IndexOffset+skippableHeaderSize > tOff {
+		return nil, ErrNoIndex
+	}
+	iOff := *tr.IndexOffset
+	var frame []byte
+	if iOff >= size-n {
+		frame = tail[iOff-(size-n) : tOff-(size-n)]
+	} else {
+		if tOff-iOff > maxIndexPayload+skippableHeaderSize {
+			return nil, fmt.Errorf("%w: the index is too large", ErrNoIndex)
+		}
+		frame = make([]byte, tOff-iOff)
+		if _, err := ra.ReadAt(frame, iOff); err != nil {
+			return nil, fmt.Errorf("read the index: %w", err)
+		}
+	}
+	cps, err := parseIndex(frame)
+	if err != nil {
+		return nil, err
+	}
+	ix := &Index{Size: size, Trailer: tr, TrailerOffset: tOff}
+	if err := ix.fromCheckpoints(cps, iOff); err != nil {
+		return nil, err
+	}
+	return ix, nil
+}
+
+// findTrailer finds the trailer frame that ends the recording: the only
+// skippable frame with the trailer magic whose length reaches exactly the
+// end of the file. tail holds the file from base on.
+func findTrailer(tail []byte, base int64) (int64, *Trailer, error) {
+	var magic [4]byte
+	binary.LittleEndian.PutUint32(magic[:], trailerMagic)
+	for i := bytes.LastIndex(tail, magic[:]); i >= 0; i = bytes.LastIndex(tail[:i], magic[:]) {
+		if len(tail)-i < skippableHeaderSize {
+			continue
+		}
+		l := int(binary.LittleEndian.Uint32(tail[i+4:]))
+		if i+skippableHeaderSize+l != len(tail) {
+			continue
+		}
+		var t Trailer
+		if err := json.Unmarshal(tail[i+skippableHeaderSize:], &t); err != nil {
+			return 0, nil, fmt.Errorf("%w: the trailer does not parse: %v", ErrNoIndex, err)
+		}
+		return base + int64(i), &t, nil
+	}
+	return 0, nil, fmt.Errorf("%w: no trailer at the end (the recording may have ended abruptly)", ErrNoIndex)
+}
+
+func parseIndex(frame []byte) ([]Checkpoint, error) {
+	if len(frame) < skippableHeaderSize || binary.LittleEndian.Uint32(frame) != indexMagic ||
+		int(binary.LittleEndian.Uint32(frame[4:]))+skippableHeaderSize != len(frame) {
+		return nil, fmt.Errorf("%w: no index frame where the trailer points", ErrNoIndex)
+	}
+	var p struct {
+		Checkpoints []Checkpoint `json:"checkpoints"`
+	}
+	if err := json.Unmarshal(frame[skippableHeaderSize:], &p); err != nil {
+		return nil, fmt.Errorf("%w: the index does not parse: %v", ErrNoIndex, err)
+	}
+	return p.Checkpoints, nil
+}
+
+// fromCheckpoints lays out the frames from the index's checkpoints and
+// checks that they tile the file up to the index at iOff.
+func (ix *Index) fromCheckpoints(cps []Checkpoint, iOff int64) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{ErrNoIndex}, args...)...)
+	}
+	if len(cps) == 0 || len(cps) != ix.Trailer.Frames {
+		return bad("it lists %d frames, the trailer %d", len(cps), ix.Trailer.Frames)
+	}
+	if cps[len(cps)-1].Chain != ix.Trailer.Chain {
+		return bad("its last chain value is not the trailer's")
+	}
+	ix.Frames = make([]Frame, len(cps))
+	var next int64 // where the next frame may start at the earliest
+	for i := range cps {
+		cp := &cps[i]
+		if cp.Seq != i || cp.Offset < next || cp.Size <= 0 || cp.Offset+cp.Size+skippableHeaderSize > iOff || (i == 0 && cp.Offset != 0) {
+			return bad("checkpoint %d does not fit the file", i)
+		}
+		next = cp.Offset + cp.Size + skippableHeaderSize
+		ix.Frames[i] = Frame{Offset: cp.Offset, Size: cp.Size, Complete: true, Checkpoint: cp}
+	}
+	return nil
+}
