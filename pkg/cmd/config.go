@@ -29,7 +29,16 @@ func newConfigCmd(streams genericiooptions.IOStreams) *cobra.Command {
   requireReason: false           # make --reason mandatory
   requireTicket: false           # make --ticket mandatory
   signKey: ~/.config/kubectl-rexec/sign.key   # ed25519 key signing every recording (--sign-key)
-  upload: ""                     # reserved for an upload target; not used yet
+  upload:                        # or just: upload: s3://BUCKET/PREFIX
+    url: s3://audit-recordings/rexec   # where recordings go ($KUBECTL_REXEC_UPLOAD and --upload override it)
+    endpoint: https://s3.example.com   # self-hosted store; default: the AWS SDK's (AWS_ENDPOINT_URL_S3 ...)
+    region: eu-west-1                  # default: the AWS SDK's chain
+    profile: audit                     # shared-config profile; credentials always come from the SDK's chain
+    pathStyle: true                    # path-style addressing (most self-hosted stores)
+    retention: {mode: COMPLIANCE, days: 365}   # S3 Object Lock on every recording
+    removeLocal: false                 # delete the local copy once the upload is confirmed
+    live: false                        # upload segments during the session
+    required: false                    # forbid --upload=off
 
 Unknown keys are an error. Flags override the environment, which overrides the file.`,
 		SilenceErrors: true,

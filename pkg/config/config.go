@@ -60,8 +60,8 @@ type File struct {
 	// SignKey is an ed25519 private key (PKCS#8 PEM or OpenSSH, mode 0600)
 	// that signs every recording.
 	SignKey string `json:"signKey,omitempty"`
-	// Upload is reserved for an upload target; not used yet.
-	Upload string `json:"upload,omitempty"`
+	// Upload is where finished recordings are uploaded (upload.go).
+	Upload Upload `json:"upload,omitempty"`
 }
 
 // Loaded is the config file as read.
@@ -123,6 +123,9 @@ func LoadFile(path string) (*Loaded, error) {
 	if f.RecordMode == ModeBestEffort && f.AllowBestEffort != nil && !*f.AllowBestEffort {
 		return nil, fmt.Errorf("config file %s: recordMode best-effort contradicts allowBestEffort: false", path)
 	}
+	if err := f.Upload.check(); err != nil {
+		return nil, fmt.Errorf("config file %s: %w", path, err)
+	}
 	if f.RecordDir, err = l.resolve(f.RecordDir); err != nil {
 		return nil, err
 	}
@@ -168,6 +171,7 @@ type Flags struct {
 	SignKey     *string
 	Reason      *string
 	Ticket      *string
+	Upload      *string // a URL, or "off"
 }
 
 // Source says where a setting came from.
@@ -178,6 +182,7 @@ const (
 	SourceDefault Source = "default"
 	SourceFile    Source = "config file"
 	SourceEnv     Source = "env " + EnvRecordDir
+	SourceEnvUp   Source = "env " + EnvUpload
 	SourceFlag    Source = "flag"
 )
 
@@ -205,7 +210,7 @@ type Effective struct {
 	SignKey         string
 	Reason          string
 	Ticket          string
-	Upload          string
+	Upload          Upload
 
 	sources map[string]Source
 }
@@ -276,6 +281,15 @@ func Resolve(l *Loaded, flags Flags, getenv func(string) string) Effective {
 		set("signKey", SourceFlag)
 	}
 
+	switch {
+	case flags.Upload != nil:
+		e.Upload.URL = strings.TrimSpace(*flags.Upload)
+		set("upload", SourceFlag)
+	case getenv(EnvUpload) != "":
+		e.Upload.URL = strings.TrimSpace(getenv(EnvUpload))
+		set("upload", SourceEnvUp)
+	}
+
 	set("reason", SourceDefault)
 	if flags.Reason != nil {
 		e.Reason = strings.TrimSpace(*flags.Reason)
@@ -305,6 +319,15 @@ func (e Effective) Check() error {
 	if e.RequireReason && e.Reason == "" {
 		return fmt.Errorf(`--reason is required by %s (requireReason: true): say why you open this session, e.g. --reason "restart stuck worker"`, e.ConfigPath)
 	}
+	if e.Upload.URL == UploadOff {
+		if e.Upload.Required {
+			return fmt.Errorf("--upload=off is not permitted: %s requires every recording to be uploaded (upload.required: true)", e.ConfigPath)
+		}
+	} else if e.Upload.URL != "" {
+		if err := CheckUploadURL(e.Upload.URL); err != nil {
+			return fmt.Errorf("--upload: %w", err)
+		}
+	}
 	if e.RequireTicket && e.Ticket == "" {
 		return fmt.Errorf(`--ticket is required by %s (requireTicket: true): give the change or incident id, e.g. --ticket INC-1234`, e.ConfigPath)
 	}
@@ -323,11 +346,12 @@ func (e Effective) Settings(defaultRecordDir string) []Setting {
 	if signKey == "" {
 		signKey = "(none: recordings are not signed)"
 	}
-	upload := e.Upload
-	if upload == "" {
+	upload := e.Upload.URL
+	switch {
+	case upload == "" || upload == UploadOff:
 		upload = "(none)"
-	} else {
-		upload += " (not used yet)"
+	case e.Upload.Live:
+		upload += " (live)"
 	}
 	s := func(name, value string) Setting { return Setting{Name: name, Value: value, Source: e.sources[name]} }
 	out := []Setting{

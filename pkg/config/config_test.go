@@ -68,7 +68,7 @@ upload: s3://bucket/x
 	}
 	e := Resolve(l, Flags{}, noenv)
 	if e.RecordDir != filepath.Join(filepath.Dir(p), "recs") || e.RecordInput || e.Mode != ModeBestEffort ||
-		!e.AllowRecordOff || !e.RequireReason || !e.RequireTicket || e.SignKey != "/home/u/keys/rexec" || e.Upload != "s3://bucket/x" {
+		!e.AllowRecordOff || !e.RequireReason || !e.RequireTicket || e.SignKey != "/home/u/keys/rexec" || e.Upload.URL != "s3://bucket/x" {
 		t.Fatalf("%+v", e)
 	}
 	for _, s := range e.Settings("/default") {
@@ -168,5 +168,52 @@ func TestBareOff(t *testing.T) {
 		if e := Resolve(l, Flags{}, noenv); e.Mode != ModeOff || e.Check() != nil {
 			t.Errorf("%q: mode %q, %v", body, e.Mode, e.Check())
 		}
+	}
+}
+
+func TestUploadSection(t *testing.T) {
+	p := writeConfig(t, `
+upload:
+  url: s3://audit/rexec
+  endpoint: http://127.0.0.1:7070
+  pathStyle: true
+  retention: {mode: compliance, days: 30}
+  required: true
+`)
+	l, err := LoadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := l.File.Upload
+	if u.URL != "s3://audit/rexec" || u.Endpoint != "http://127.0.0.1:7070" || !u.PathStyle || u.Retention == nil || u.Retention.Mode != "COMPLIANCE" || u.Retention.Days != 30 {
+		t.Fatalf("%+v", u)
+	}
+	e := Resolve(l, Flags{Upload: ptr("off")}, noenv)
+	if err := e.Check(); err == nil || !strings.Contains(err.Error(), "upload.required") {
+		t.Errorf("--upload=off with required: %v", err)
+	}
+	e = Resolve(l, Flags{}, func(k string) string {
+		if k == EnvUpload {
+			return "s3://other/x"
+		}
+		return ""
+	})
+	if e.Upload.URL != "s3://other/x" || e.Upload.Endpoint != "http://127.0.0.1:7070" || e.Check() != nil {
+		t.Errorf("env override: %+v %v", e.Upload, e.Check())
+	}
+	for _, bad := range []string{
+		"upload: http://x/y\n",
+		"upload: {url: s3://b, retention: {mode: forever, days: 1}}\n",
+		"upload: {url: s3://b, retention: {mode: GOVERNANCE, days: 0}}\n",
+		"upload: {url: s3://b, endpiont: x}\n",
+		"upload: {required: true}\n",
+	} {
+		if _, err := LoadFile(writeConfig(t, bad)); err == nil {
+			t.Errorf("accepted %q", bad)
+		}
+	}
+	e = Resolve(l, Flags{Upload: ptr("gs://x")}, noenv)
+	if err := e.Check(); err == nil {
+		t.Error("accepted --upload gs://x")
 	}
 }
