@@ -174,3 +174,30 @@ func TestParseEvent(t *testing.T) {
 		}
 	}
 }
+
+// TestControlsCountsExactly: the eight-at-a-time count of bytes below 0x20
+// equals the plain count for every byte value in every position.
+func TestControlsCountsExactly(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		for pos := 0; pos < 11; pos++ {
+			p := make([]byte, 11)
+			for i := range p {
+				p[i] = byte(0x20 + (i*37+c)%0xdf) // not a control
+			}
+			p[pos] = byte(c)
+			want := 0
+			for _, b := range p {
+				if b < 0x20 {
+					want++
+				}
+			}
+			if got := controls(p); got != want {
+				t.Fatalf("byte %#x at %d: %d, want %d", c, pos, got, want)
+			}
+		}
+	}
+	zeros := make([]byte, 1000)
+	if !controlHeavy(zeros) || controlHeavy([]byte(strings.Repeat("\x1b[0mword\r\n", 20))) {
+		t.Error("controlHeavy misjudges NULs or colour codes")
+	}
+}

@@ -4,12 +4,14 @@ import (
 	"crypto"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
 	"io"
+	"math/bits"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -741,6 +743,13 @@ func controlHeavy(p []byte) bool {
 	if len(p) < 64 {
 		return false
 	}
+	// Heavy bytes are a subset of the bytes below 0x20, which are counted
+	// eight at a time first: in terminal text they are too few to matter
+	// (a colour code per word, CR LF per line) and the exact count, one
+	// byte at a time, is skipped.
+	if controls(p) <= len(p)/8 {
+		return false
+	}
 	heavy := 0
 	for _, c := range p {
 		if c < 0x20 && c != '\n' && c != '\r' && c != '\t' && c != '\b' && c != '\f' && c != 0x1b {
@@ -748,6 +757,24 @@ func controlHeavy(p []byte) bool {
 		}
 	}
 	return heavy > len(p)/8
+}
+
+// controls counts the bytes of p below 0x20.
+func controls(p []byte) int {
+	n, i := 0, 0
+	for ; i+8 <= len(p); i += 8 {
+		x := binary.LittleEndian.Uint64(p[i:])
+		// Per byte, (x&0x7f)+0x60 sets the high bit exactly when the low
+		// seven bits are 0x20 or more, with no carry into the next byte;
+		// or-ing x adds the bytes of 0x80 and up.
+		n += bits.OnesCount64(^((x&(0x7f*ones) + 0x60*ones) | x) & highs)
+	}
+	for ; i < len(p); i++ {
+		if p[i] < 0x20 {
+			n++
+		}
+	}
+	return n
 }
 
 func (w *Writer) textEvent(s int, t int64, p []byte) {
