@@ -58,6 +58,53 @@ func appendEscaped(dst, s []byte) []byte {
 	return append(dst, s[start:]...)
 }
 
+// appendText is appendEscaped for bytes not yet checked: it appends s as
+// the inside of a JSON string and returns true if s is valid UTF-8 and not
+// control-heavy (see controlHeavy), and false, with dst in any state,
+// otherwise. Checking while escaping saves the writer a pass over the data.
+func appendText(dst, s []byte) ([]byte, bool) {
+	limit := len(s) / 8
+	if len(s) < 64 {
+		limit = len(s) // short writes (keystrokes) are never heavy
+	}
+	heavy := 0
+	dst = slices.Grow(dst, len(s)+len(s)/8+8)
+	start, i := 0, 0
+	for i < len(s) {
+		if i+8 <= len(s) {
+			x := binary.LittleEndian.Uint64(s[i:])
+			// The lowest flag is exact (escapeMask), and so is every high
+			// bit: the first byte flagged needs escaping or decoding.
+			m := escapeMask(x) | x&highs
+			if m == 0 {
+				i += 8
+				continue
+			}
+			i += bits.TrailingZeros64(m) >> 3
+		}
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			r, n := utf8.DecodeRune(s[i:])
+			if r == utf8.RuneError && n == 1 {
+				return dst, false
+			}
+			i += n
+			continue
+		}
+		if e := escapes[c]; e != 0 {
+			dst = appendEscape(append(dst, s[start:i]...), c)
+			start = i + 1
+			if e == 'u' && c != 0x1b && c != 0x7f {
+				if heavy++; heavy > limit {
+					return dst, false
+				}
+			}
+		}
+		i++
+	}
+	return append(dst, s[start:]...), true
+}
+
 func appendEscape(dst []byte, c byte) []byte {
 	if e := escapes[c]; e != 'u' {
 		return append(dst, '\\', e)

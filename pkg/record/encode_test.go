@@ -201,3 +201,34 @@ func TestControlsCountsExactly(t *testing.T) {
 		t.Error("controlHeavy misjudges NULs or colour codes")
 	}
 }
+
+// TestAppendTextAgrees: the one-pass encoder gives exactly what validation,
+// controlHeavy and appendEscaped give, on text, binary and edge cases.
+func TestAppendTextAgrees(t *testing.T) {
+	cases := [][]byte{
+		nil, []byte("plain"), []byte("\x1b[32mINFO\x1b[0m naïve → ✓\r\n"),
+		make([]byte, 63), make([]byte, 64), make([]byte, 1000),
+		[]byte("ok\xffbad"), []byte("\xed\xa0\x80 surrogate"), []byte("cut \xe2\x86"),
+		[]byte(strings.Repeat("a\x01", 100)), []byte(strings.Repeat("abcdefg\x01", 100)),
+		[]byte(strings.Repeat("abcdefgh\x01", 100)), []byte("\x7f\x7f\"\\\t\b\f"),
+		terminalText(5000), randomBytes(5000),
+	}
+	rng := mrand.New(mrand.NewPCG(7, 8))
+	for range 2000 {
+		b := make([]byte, rng.IntN(200))
+		for i := range b {
+			b[i] = []byte{'a', 0, 0x1b, '\n', 0xc3, 0xa9, 0xe2, 0x82, '"', 0x7f}[rng.IntN(10)]
+		}
+		cases = append(cases, b)
+	}
+	for _, c := range cases {
+		wantOK := utf8.Valid(c) && !controlHeavy(c)
+		got, ok := appendText(nil, c)
+		if ok != wantOK {
+			t.Fatalf("%q: ok %v, want %v", c, ok, wantOK)
+		}
+		if ok && !bytes.Equal(got, appendEscaped(nil, c)) {
+			t.Fatalf("%q: %q, want %q", c, got, appendEscaped(nil, c))
+		}
+	}
+}

@@ -711,12 +711,20 @@ func (w *Writer) writeStream(s int, t int64, body []byte) {
 	if len(body) == 0 || w.hasErr.Load() {
 		return
 	}
+	// The common case in one pass: valid UTF-8 that is not control-heavy
+	// goes out as text. Otherwise the line is dropped, with the interval
+	// it took, and the body is taken apart below.
+	emitted := w.emitted
+	w.beginLine(t, textCodes[s])
+	if line, ok := appendText(w.line, body); ok {
+		w.line = line
+		w.countBytes(s, len(body))
+		w.endLine()
+		return
+	}
+	w.emitted = emitted
 	if utf8.Valid(body) {
-		if controlHeavy(body) {
-			w.binaryEvent(s, t, body)
-		} else {
-			w.textEvent(s, t, body)
-		}
+		w.binaryEvent(s, t, body) // valid, so control-heavy
 		return
 	}
 	var runs [maxRuns]run
