@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -19,10 +18,11 @@ import (
 	"time"
 
 	"github.com/kubectl-rexec/kubectl-rexec/pkg/record"
+	"github.com/kubectl-rexec/kubectl-rexec/pkg/source"
 )
 
 // Suffix ends every recording's file name.
-const Suffix = ".cast.zst"
+const Suffix = source.Suffix
 
 // State says what shape a recording file is in.
 type State string
@@ -129,13 +129,13 @@ func (e *Entry) meta() *record.Meta {
 // never fails: problems are in the entry's State and Problem.
 func Summarize(path string) Entry {
 	e := Entry{Path: path}
-	fi, err := os.Stat(path)
+	fi, err := source.StatFile(path)
 	if err != nil {
 		e.State, e.Problem = Unreadable, err.Error()
 		return e
 	}
-	e.Size, e.ModTime, e.Start = fi.Size(), fi.ModTime(), fi.ModTime()
-	r, err := record.Open(path)
+	e.Size, e.ModTime, e.Start = fi.Size, fi.ModTime, fi.ModTime
+	r, err := source.Open(path)
 	if err != nil {
 		e.State, e.Problem = classify(err), strings.TrimPrefix(err.Error(), path+": ")
 		return e
@@ -218,31 +218,10 @@ func StartTime(h record.Header) time.Time {
 }
 
 // Files expands the arguments into recording files: a directory gives the
-// *.cast.zst files directly in it, a file is taken as it is. Missing
+// *.cast.zst files directly in it, an s3:// prefix every recording under
+// it, a file is taken as it is. Missing
 // arguments are an error; a directory with no recording is not.
-func Files(args []string) ([]string, error) {
-	var files []string
-	for _, a := range args {
-		fi, err := os.Stat(a)
-		if err != nil {
-			return nil, err
-		}
-		if !fi.IsDir() {
-			files = append(files, a)
-			continue
-		}
-		des, err := os.ReadDir(a)
-		if err != nil {
-			return nil, err
-		}
-		for _, de := range des {
-			if !de.IsDir() && strings.HasSuffix(de.Name(), Suffix) {
-				files = append(files, filepath.Join(a, de.Name()))
-			}
-		}
-	}
-	return files, nil
-}
+func Files(args []string) ([]string, error) { return source.Expand(args) }
 
 // List summarizes the files, several at a time, and returns the entries
 // sorted by start time (then path).

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/kubectl-rexec/kubectl-rexec/pkg/record"
+	"github.com/kubectl-rexec/kubectl-rexec/pkg/source"
 	"github.com/kubectl-rexec/kubectl-rexec/pkg/termtext"
 )
 
@@ -55,7 +55,7 @@ func Export(path string, w io.Writer, format string, o ExportOptions) error {
 	if format == FormatV3 {
 		return exportV3(path, w)
 	}
-	r, err := record.Open(path)
+	r, err := source.Open(path)
 	if err != nil {
 		return err
 	}
@@ -297,17 +297,17 @@ func (x *jsonExporter) end(t *record.Trailer, readErr error) error {
 // exportV3 decompresses the data frames: the recording's own text. Only
 // complete lines are written; a cut-off recording ends at its last one.
 func exportV3(path string, w io.Writer) error {
-	r, err := record.Open(path) // checks that it is a recording at all
+	r, err := source.Open(path) // checks that it is a recording at all
 	if err != nil {
 		return err
 	}
 	r.Close()
-	f, err := os.Open(path)
+	f, err := source.OpenFile(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	dec, err := zstd.NewReader(bufio.NewReaderSize(f, 256<<10), zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(64<<20))
+	dec, err := zstd.NewReader(bufio.NewReaderSize(io.NewSectionReader(f, 0, f.Size()), 256<<10), zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(64<<20))
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/kubectl-rexec/kubectl-rexec/pkg/record"
+	"github.com/kubectl-rexec/kubectl-rexec/pkg/source"
 	"github.com/kubectl-rexec/kubectl-rexec/pkg/termtext"
 )
 
@@ -36,7 +37,7 @@ type GrepOptions struct {
 // with the recording. A cut-off recording is searched to its end without
 // error; a damaged one up to the damage, and the error says where.
 func Grep(path string, re *regexp.Regexp, o GrepOptions, emit func(Match) error) error {
-	r, err := record.Open(path)
+	r, err := source.Open(path)
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/kubectl-rexec/kubectl-rexec/pkg/record"
+	"github.com/kubectl-rexec/kubectl-rexec/pkg/source"
 )
 
 // Info is everything `info` tells about a recording: the summary, and what
@@ -37,7 +38,7 @@ type Marker struct {
 // case the Info still holds its summary.
 func Inspect(path string) (Info, error) {
 	info := Info{Entry: Summarize(path), Events: map[string]int64{}}
-	r, err := record.Open(path)
+	r, err := source.Open(path)
 	if err != nil {
 		return info, err
 	}
@@ -76,7 +77,7 @@ func Inspect(path string) (Info, error) {
 // session recorded with command marking). A cut-off recording gives the
 // markers before the cut without error.
 func Markers(path string) ([]Marker, error) {
-	r, err := record.Open(path)
+	r, err := source.Open(path)
 	if err != nil {
 		return nil, err
 	}

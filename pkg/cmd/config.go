@@ -38,6 +38,7 @@ func newConfigCmd(streams genericiooptions.IOStreams) *cobra.Command {
     retention: {mode: COMPLIANCE, days: 365}   # S3 Object Lock on every recording
     removeLocal: false                 # delete the local copy once the upload is confirmed
     live: false                        # upload segments during the session
+    liveInterval: 10s                  # how often live segments go up
     required: false                    # forbid --upload=off
 
 Unknown keys are an error. Flags override the environment, which overrides the file.`,

@@ -123,11 +123,21 @@ func (o *execOptions) run(f cmdutil.Factory, cmd *cobra.Command, args []string) 
 		PingInterval: o.ping,
 	}
 	o.policy.apply(&cfg, o.Quiet, o.ErrOut)
+	up, err := newUploader(o.policy.eff, o.Quiet, o.ErrOut)
+	if err != nil {
+		return err
+	}
+	if up != nil {
+		cfg.OnBegin = up.begin
+	}
 	ex := session.NewExecutor(cfg)
 	o.Executor = ex
 	o.InterruptParent = ex.InterruptParent()
 	err = o.Run()
 	ex.ReportPath()
+	if up != nil && ex.Path() != "" {
+		up.finish(ex.Path())
+	}
 	return err
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/kubectl-rexec/kubectl-rexec/pkg/catalog"
 	"github.com/kubectl-rexec/kubectl-rexec/pkg/record"
 	"github.com/kubectl-rexec/kubectl-rexec/pkg/replay"
+	"github.com/kubectl-rexec/kubectl-rexec/pkg/source"
 )
 
 type exportOptions struct {
@@ -109,11 +110,11 @@ func (o *exportOptions) run(path string) error {
 // exportTotal is the recording's duration, and whether it is large enough
 // (over 8 MiB) to show progress.
 func exportTotal(path string) (time.Duration, bool) {
-	fi, err := os.Stat(path)
-	if err != nil || fi.Size() < 8<<20 {
+	fi, err := source.StatFile(path)
+	if err != nil || fi.Size < 8<<20 {
 		return 0, false
 	}
-	r, err := record.Open(path)
+	r, err := source.Open(path)
 	if err != nil {
 		return 0, false
 	}

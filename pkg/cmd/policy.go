@@ -22,6 +22,7 @@ type policyFlags struct {
 	signKey     string
 	reason      string
 	ticket      string
+	upload      string
 
 	eff    config.Effective
 	signer ed25519.PrivateKey
@@ -34,6 +35,8 @@ func (p *policyFlags) addFlags(cmd *cobra.Command) {
 	fs.StringVar(&p.signKey, "sign-key", "", "ed25519 private key (PKCS#8 PEM or OpenSSH, unencrypted, mode 0600) that signs the recording")
 	fs.StringVar(&p.reason, "reason", "", "Why this session is opened; stored in the recording header")
 	fs.StringVar(&p.ticket, "ticket", "", "Change or incident ticket for this session; stored in the recording header")
+	fs.StringVar(&p.upload, "upload", "", "Upload the recording when the session ends to s3://BUCKET/PREFIX (default: the config file's upload.url or $"+config.EnvUpload+"; off: not this time, unless the config file requires it)")
+	cmdutil.CheckErr(cmd.RegisterFlagCompletionFunc("upload", cobra.NoFileCompletions))
 	cmdutil.CheckErr(cmd.RegisterFlagCompletionFunc("record", cobra.FixedCompletions(config.Modes, cobra.ShellCompDirectiveNoFileComp)))
 	cmdutil.CheckErr(cmd.RegisterFlagCompletionFunc("reason", cobra.NoFileCompletions))
 	cmdutil.CheckErr(cmd.RegisterFlagCompletionFunc("ticket", cobra.NoFileCompletions))
@@ -72,6 +75,9 @@ func (p *policyFlags) resolve(cmd *cobra.Command, recordDir string) error {
 	}
 	if changed("ticket") {
 		fl.Ticket = &p.ticket
+	}
+	if changed("upload") {
+		fl.Upload = &p.upload
 	}
 	p.eff = config.Resolve(l, fl, os.Getenv)
 	if err := p.eff.Check(); err != nil {

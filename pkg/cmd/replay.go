@@ -21,6 +21,7 @@ import (
 	"github.com/kubectl-rexec/kubectl-rexec/pkg/catalog"
 	"github.com/kubectl-rexec/kubectl-rexec/pkg/record"
 	"github.com/kubectl-rexec/kubectl-rexec/pkg/replay"
+	"github.com/kubectl-rexec/kubectl-rexec/pkg/source"
 )
 
 const (
@@ -213,6 +214,9 @@ func (o *replayOptions) run(path string) error {
 		res replay.Result
 		err error
 	)
+	if o.follow && source.IsRemote(path) {
+		return fmt.Errorf("--follow plays a recording that this machine is writing; %s is in object storage: replay it without --follow", path)
+	}
 	if o.follow {
 		if o.from == "" {
 			opts.From = replay.End
@@ -223,7 +227,7 @@ func (o *replayOptions) run(path string) error {
 		res, err = replay.Follow(ctx, path, opts, replay.FollowOptions{})
 	} else {
 		var r *record.Reader
-		r, err = record.Open(path)
+		r, err = source.Open(path)
 		if err != nil {
 			return err
 		}
@@ -308,7 +312,7 @@ func (o *replayOptions) sizeNote(h record.Header, vcols, vrows int, isTerm bool)
 }
 
 func peekHeader(path string) (record.Header, error) {
-	r, err := record.Open(path)
+	r, err := source.Open(path)
 	if err != nil {
 		return record.Header{}, err
 	}

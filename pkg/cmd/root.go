@@ -35,6 +35,7 @@ func NewRootCmd(streams genericiooptions.IOStreams) *cobra.Command {
 	root.AddCommand(newReplayCmd(streams), newVersionCmd(streams))
 	// Evidence: verify recordings; the config file and its policy.
 	root.AddCommand(newVerifyCmd(streams), newConfigCmd(streams))
+	root.AddCommand(newUploadCmd(streams)) // central storage: the upload spool
 	root.AddCommand(newDoctorCmd(streams)) // doctor: the path of an exec session, hop by hop
 	// The catalog: ls, info, grep, export.
 	root.AddCommand(newLsCmd(streams), newInfoCmd(streams), newGrepCmd(streams), newExportCmd(streams))

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // EnvUpload sets the upload target URL (between the flag and the file).
@@ -33,6 +34,10 @@ type Upload struct {
 	// Live uploads the recording in segments while the session runs, so
 	// that it exists centrally even if the client machine dies.
 	Live bool `json:"live,omitempty"`
+	// LiveInterval is how often live segments are uploaded (a Go
+	// duration, default 10s): at most this much of a session is lost
+	// centrally when the client machine dies.
+	LiveInterval string `json:"liveInterval,omitempty"`
 	// Required forbids --upload=off (a policy key: only the file sets it).
 	Required bool `json:"required,omitempty"`
 }
@@ -72,6 +77,11 @@ func (u *Upload) check() error {
 	if u.Required && u.URL == "" {
 		return fmt.Errorf("upload.required needs upload.url")
 	}
+	if u.LiveInterval != "" {
+		if d, err := time.ParseDuration(u.LiveInterval); err != nil || d < time.Second {
+			return fmt.Errorf("upload.liveInterval must be a duration of at least 1s, got %q", u.LiveInterval)
+		}
+	}
 	if r := u.Retention; r != nil {
 		r.Mode = strings.ToUpper(r.Mode)
 		if r.Mode != "COMPLIANCE" && r.Mode != "GOVERNANCE" {
@@ -82,6 +92,12 @@ func (u *Upload) check() error {
 		}
 	}
 	return nil
+}
+
+// LiveEvery is LiveInterval as a duration, zero for the default.
+func (u Upload) LiveEvery() time.Duration {
+	d, _ := time.ParseDuration(u.LiveInterval)
+	return d
 }
 
 // CheckUploadURL accepts s3://BUCKET[/PREFIX] only.

@@ -51,6 +51,9 @@ type Config struct {
 	// WebSocket executor pings every 5 s whatever is set here: client-go
 	// hard-codes its period and offers no option for it.
 	PingInterval time.Duration
+	// OnBegin, when set, is called once the header is in the recording
+	// file at path (the live upload starts there).
+	OnBegin func(path string, h record.Header)
 }
 
 // DefaultPingInterval is client-go's ping period, on both protocols.
@@ -164,6 +167,7 @@ type live struct {
 	watch   *UpgradeWatcher
 	status  statusWatch
 	began   sync.Once
+	onBegin func(record.Header) // Config.OnBegin, bound to the path
 	started time.Time
 
 	mu        sync.Mutex
@@ -186,6 +190,10 @@ func (s *live) begin(protocol string) {
 		s.header.Rexec.Protocol = protocol
 		if err := s.w.Begin(s.header); err != nil {
 			s.recordingFailed(err)
+			return
+		}
+		if protocol != "" && s.onBegin != nil {
+			s.onBegin(s.header)
 		}
 	})
 }
@@ -201,6 +209,9 @@ func (e *Executor) open(u *url.URL, config *rest.Config, stdin, tty bool) (*live
 		return nil, err
 	}
 	s := &live{w: w, header: h, started: now, config: config, wsFirst: e.cfg.WebSocket, ping: e.cfg.PingInterval}
+	if e.cfg.OnBegin != nil && e.path != "" {
+		s.onBegin = func(h record.Header) { e.cfg.OnBegin(e.path, h) }
+	}
 	s.watch = &UpgradeWatcher{AuditID: id, OnUpgrade: func(up Upgrade) {
 		proto := up.Protocol
 		if proto == "" {

@@ -25,12 +25,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/kubectl-rexec/kubectl-rexec/pkg/record"
+	"github.com/kubectl-rexec/kubectl-rexec/pkg/source"
 )
 
 // Verdict is the outcome for one file.
@@ -177,19 +177,15 @@ type Result struct {
 // File verifies the recording at path.
 func File(path string, opts Options) Result {
 	res := func() Result {
-		f, err := os.Open(path)
+		if fi, err := source.StatFile(path); err == nil && fi.IsDir {
+			return Result{Verdict: Error, Detail: "it is a directory"}
+		}
+		f, err := source.OpenFile(path)
 		if err != nil {
 			return Result{Verdict: Error, Detail: err.Error()}
 		}
 		defer f.Close()
-		fi, err := f.Stat()
-		if err != nil {
-			return Result{Verdict: Error, Detail: err.Error()}
-		}
-		if fi.IsDir() {
-			return Result{Verdict: Error, Detail: "it is a directory"}
-		}
-		return Verify(f, fi.Size(), opts)
+		return Verify(f, f.Size(), opts)
 	}()
 	res.File = path
 	if res.Summary == "" {
