@@ -9,7 +9,7 @@ LDFLAGS  = -s -w -X $(PKG)/pkg/cmd.Version=$(VERSION) -X $(PKG)/pkg/cmd.Commit=$
 BIN      = _output/bin/kubectl-rexec
 GO      ?= go
 
-.PHONY: build test test-fast unit e2e bench bench-e2e demo cluster-build cluster-up cluster-down vet fmt clean install dist
+.PHONY: s3-build build test test-fast unit e2e bench bench-e2e demo cluster-build cluster-up cluster-down vet fmt clean install dist
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/kubectl-rexec
@@ -22,8 +22,17 @@ vet:
 	$(GO) vet ./...
 	cd test/cluster && $(GO) vet ./...
 
-# Fast tests: unit and integration against upstream exec server code, no cluster.
-test-fast unit: build
+# versitygw, the S3 server the storage tests run against (built once from the Go module proxy;
+# internal/tests3 builds it too when it is missing, this just does it before the tests start).
+VERSITYGW     = versitygw
+VERSITYGW_VER = v1.8.0
+S3_BIN_DIR    = $${XDG_CACHE_HOME:-$$HOME/.cache}/kubectl-rexec-s3/bin
+s3-build:
+	@test -x "$(S3_BIN_DIR)/$(VERSITYGW)" || (echo "building versitygw $(VERSITYGW_VER) (once, ~3 min)"; \
+		GOBIN="$(S3_BIN_DIR)" GOFLAGS=-mod=mod $(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VER))
+
+# Fast tests: unit and integration against upstream exec server code and a real S3 server, no cluster.
+test-fast unit: build s3-build
 	$(GO) test -count=1 ./...
 
 # Every test. This is what CI runs.
