@@ -27,7 +27,7 @@ const (
 
 // startS3 starts a versitygw server with a plain and an Object Lock bucket,
 // puts its credentials in the environment and returns a Store for it.
-func startS3(t *testing.T) (*tests3.Server, *storage.Store) {
+func startS3(t testing.TB) (*tests3.Server, *storage.Store) {
 	t.Helper()
 	srv := tests3.Start(t)
 	srv.SetEnv(t)
