@@ -135,9 +135,17 @@ func (l *Live) run(ctx context.Context) {
 		pending := size - l.off
 		due := pending >= l.opts.Threshold || pending > 0 && time.Since(l.lastPut) >= l.opts.Interval
 		l.mu.Unlock()
-		if due {
-			// One segment per turn: after a failure, wait for the next one.
-			_ = l.segment(ctx, size)
+		// Catch up in whole segments while output outruns the turns
+		// (a bulk session); after a failure, wait for the next turn.
+		for due && l.segment(ctx, size) == nil {
+			l.mu.Lock()
+			due = size-l.off >= l.opts.Threshold
+			l.mu.Unlock()
+			select {
+			case <-l.stop:
+				return
+			default:
+			}
 		}
 	}
 }
@@ -213,7 +221,9 @@ func (l *Live) fail(err error) {
 }
 
 // Stop ends the periodic uploads and uploads what remains of the file (the
-// recording should be closed by then) in segments of at most Threshold. If
+// recording should be closed by then) as one last segment when it is at
+// most Threshold: a larger rest goes up with the final object, which
+// follows at once, rather than twice. If
 // ctx ends first, an upload in flight is abandoned. The error is the last
 // segment failure, if the store does not hold the whole file as segments;
 // the session's own outcome never depends on it. Calling Stop again only
@@ -241,7 +251,7 @@ func (l *Live) Stop(ctx context.Context) (LiveStats, error) {
 			l.mu.Lock()
 			rest := size - l.off
 			l.mu.Unlock()
-			if rest <= 0 {
+			if rest <= 0 || rest > l.opts.Threshold {
 				break
 			}
 			if err = l.segment(ctx, size); err != nil {
