@@ -2,7 +2,10 @@
 // kubectl exec with every session recorded.
 package main
 
-import "github.com/kubectl-rexec/kubectl-rexec/pkg/cmd"
+import (
+	_ "github.com/kubectl-rexec/kubectl-rexec/internal/lang" // before kubectl's packages initialise
+	"github.com/kubectl-rexec/kubectl-rexec/pkg/cmd"
+)
 
 func main() {
 	cmd.Execute()

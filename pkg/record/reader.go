@@ -50,6 +50,10 @@ func getDecoder() (*zstd.Decoder, error) {
 	return d, nil
 }
 
+// lineReaders pools the readers that split decoded text into lines: a
+// listing opens thousands of recordings, and 64 KiB each adds up.
+var lineReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 64<<10) }}
+
 func putDecoder(d *zstd.Decoder) {
 	if d != nil && d.Reset(nil) == nil {
 		decoders.Put(d)
@@ -180,7 +184,7 @@ func newReader(ra io.ReaderAt, size int64, scan func(io.ReaderAt, int64) (*Index
 	}
 	r := &Reader{
 		ra: ra, idx: idx, scanEr: scanErr,
-		dec: dec, br: bufio.NewReaderSize(nil, 64<<10), h: sha256.New(),
+		dec: dec, br: lineReaders.Get().(*bufio.Reader), h: sha256.New(),
 		chain: chainStart(),
 	}
 	if err := r.readHeader(); err != nil {
@@ -252,6 +256,11 @@ func (r *Reader) Index() *Index { return r.idx }
 func (r *Reader) Close() error {
 	putDecoder(r.dec)
 	r.dec = nil
+	if r.br != nil {
+		r.br.Reset(nil)
+		lineReaders.Put(r.br)
+		r.br = nil
+	}
 	if r.err == nil {
 		r.err = ErrClosed
 	}
