@@ -714,6 +714,12 @@ func (w *Writer) writeStream(s int, t int64, body []byte) {
 	// The common case in one pass: valid UTF-8 that is not control-heavy
 	// goes out as text. Otherwise the line is dropped, with the interval
 	// it took, and the body is taken apart below.
+	// Bulk control bytes (NULs) would make appendText escape an eighth of
+	// the body before giving up; counting them first is much cheaper.
+	if len(body) >= 64 && controls(body) > len(body)/8 && utf8.Valid(body) && controlHeavy(body) {
+		w.binaryEvent(s, t, body)
+		return
+	}
 	emitted := w.emitted
 	w.beginLine(t, textCodes[s])
 	if line, ok := appendText(w.line, body); ok {
@@ -755,17 +761,33 @@ func controlHeavy(p []byte) bool {
 	// eight at a time first: in terminal text they are too few to matter
 	// (a colour code per word, CR LF per line) and the exact count, one
 	// byte at a time, is skipped.
-	if controls(p) <= len(p)/8 {
+	limit := len(p) / 8
+	if controls(p) <= limit {
 		return false
 	}
 	heavy := 0
-	for _, c := range p {
-		if c < 0x20 && c != '\n' && c != '\r' && c != '\t' && c != '\b' && c != '\f' && c != 0x1b {
-			heavy++
-		}
+	for len(p) >= 8 {
+		q := p[:8:8]
+		heavy += int(heavyBytes[q[0]]) + int(heavyBytes[q[1]]) + int(heavyBytes[q[2]]) + int(heavyBytes[q[3]]) +
+			int(heavyBytes[q[4]]) + int(heavyBytes[q[5]]) + int(heavyBytes[q[6]]) + int(heavyBytes[q[7]])
+		p = p[8:]
 	}
-	return heavy > len(p)/8
+	for _, c := range p {
+		heavy += int(heavyBytes[c])
+	}
+	return heavy > limit
 }
+
+// heavyBytes marks the bytes that JSON escapes as six bytes (\u0000) but
+// a terminal does not make common: every control byte but \n \r \t \b \f
+// and ESC.
+var heavyBytes = func() (t [256]uint8) {
+	for c := range 0x20 {
+		t[c] = 1
+	}
+	t['\n'], t['\r'], t['\t'], t['\b'], t['\f'], t[0x1b] = 0, 0, 0, 0, 0, 0
+	return t
+}()
 
 // controls counts the bytes of p below 0x20.
 func controls(p []byte) int {
