@@ -39,11 +39,13 @@ type Options struct {
 	// measured about 25% slower for files about 5% smaller.
 	Level zstd.EncoderLevel
 	// RawBacklog: when a data frame opens with at least this many events
-	// queued, the frame is stored uncompressed (raw zstd blocks) so that
-	// compression never slows the stream; the next frame compresses again.
-	// Off by default (0 or negative): measured end to end through a real
-	// API server it made throughput worse, since every stored byte must
-	// still be hashed and written (see docs/BENCHMARKS.md).
+	// queued and the last frame compressed less than 16:1, the frame is
+	// stored uncompressed (raw zstd blocks) so that compression never
+	// slows the stream; the next frame compresses again. Default
+	// QueueEvents/8 (32 events, 1 MiB of 32 KiB writes); negative turns it
+	// off. A session that never outruns the compressor never stores a
+	// frame; one that does gets a larger file instead of a slower stream
+	// (docs/BENCHMARKS.md).
 	RawBacklog int
 	Now        func() time.Time // clock; default time.Now (tests inject one)
 	// Signer, when set, signs the trailer (docs/FORMAT.md, section 3.3):
@@ -71,7 +73,7 @@ func (o Options) withDefaults() Options {
 		o.Level = zstd.SpeedFastest
 	}
 	if o.RawBacklog == 0 {
-		o.RawBacklog = -1
+		o.RawBacklog = max(1, o.QueueEvents/8)
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -194,6 +196,7 @@ type Writer struct {
 	frameT0    int64 // session nanoseconds of the frame's first event
 	frameStart int64 // emitted before the frame's first event, microseconds
 	skip       []byte
+	lastRatio  float64 // the last compressed frame's text/compressed bytes
 	// index collects the checkpoint payloads for the index frame that
 	// precedes the trailer (docs/FORMAT.md, section 3.4).
 	index []byte
@@ -581,9 +584,11 @@ func (w *Writer) writeHeader(h *Header) {
 
 func (w *Writer) openFrame(t int64) {
 	w.enc = w.zenc
-	if w.wroteHead && (w.opts.forceRaw || w.opts.RawBacklog > 0 && len(w.q) >= w.opts.RawBacklog) {
-		// Events are queueing faster than compression drains them: store
-		// this frame so the stream never waits for the compressor.
+	if w.wroteHead && (w.opts.forceRaw || w.opts.RawBacklog > 0 && len(w.q) >= w.opts.RawBacklog && w.lastRatio < storeBelowRatio) {
+		// Events are queueing faster than compression drains them, and
+		// compression is real work here (text, not a run of NULs, which
+		// zstd shrinks faster than the bytes could be hashed and written):
+		// store this frame so the stream never waits for the compressor.
 		w.enc = w.raw
 		w.rawFrames++
 		w.stRaw.Store(w.rawFrames)
@@ -601,12 +606,19 @@ func (w *Writer) openFrame(t int64) {
 	w.frameStart = w.emitted
 }
 
+// storeBelowRatio: under backlog a frame is stored only if the last one
+// compressed less than this; above it, compressing is cheaper than writing.
+const storeBelowRatio = 16
+
 func (w *Writer) closeFrame() {
 	w.open = false
 	w.pending = false
 	if err := w.enc.Close(); err != nil {
 		w.encodeFailed(err)
 		return
+	}
+	if z := w.sink.n - w.frameOff; w.enc == frameEncoder(w.zenc) && z > 0 {
+		w.lastRatio = float64(w.frameText) / float64(z)
 	}
 	w.sink.hashing = false
 	w.sink.h.Sum(w.chain[:0])
