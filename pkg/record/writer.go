@@ -197,6 +197,7 @@ type Writer struct {
 	frameStart int64 // emitted before the frame's first event, microseconds
 	skip       []byte
 	lastRatio  float64 // the last compressed frame's text/compressed bytes
+	synced     int64   // file bytes handed to writeback
 	// index collects the checkpoint payloads for the index frame that
 	// precedes the trailer (docs/FORMAT.md, section 3.4).
 	index []byte
@@ -242,15 +243,19 @@ func Create(path string, opts Options) (*Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create recording: %w", err)
 	}
-	w := NewWriter(f, opts)
-	w.file, w.path = f, path
+	w := newWriter(f, opts, f)
+	w.path = path
 	return w, nil
 }
 
 // NewWriter records onto out, which it never closes; Close flushes
 // everything into it. Offsets in checkpoints count from the first byte
 // written to out.
-func NewWriter(out io.Writer, opts Options) *Writer {
+func NewWriter(out io.Writer, opts Options) *Writer { return newWriter(out, opts, nil) }
+
+// newWriter is NewWriter; file, when out is a file of ours, is synced at
+// the end and written back as frames complete (writeback).
+func newWriter(out io.Writer, opts Options, file *os.File) *Writer {
 	opts = opts.withDefaults()
 	w := &Writer{
 		opts:   opts,
@@ -259,6 +264,7 @@ func NewWriter(out io.Writer, opts Options) *Writer {
 		failed: make(chan struct{}),
 		free:   newFreeLists(opts.QueueEvents + 16),
 		sink:   sink{w: out, h: sha256.New()},
+		file:   file,
 	}
 	enc, err := zstd.NewWriter(nil,
 		zstd.WithEncoderLevel(opts.Level),
@@ -645,6 +651,20 @@ func (w *Writer) closeFrame() {
 	if _, err := w.sink.Write(w.skip); err != nil {
 		w.fail(err)
 	}
+	w.writeback()
+}
+
+// writeback starts writing the file's completed frames to disk without
+// waiting for it, a few MiB at a time, so that the fsync at Close (which
+// the user waits for as the session ends) finds little left to do: it
+// took 0.5 s for 300 MB written during a bulk session.
+func (w *Writer) writeback() {
+	const every = 4 << 20
+	if w.file == nil || w.sink.n-w.synced < every {
+		return
+	}
+	startWriteback(w.file, w.synced, w.sink.n-w.synced)
+	w.synced = w.sink.n
 }
 
 // beginLine starts an event line at session time t (nanoseconds), opening

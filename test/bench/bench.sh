@@ -8,8 +8,9 @@
 # rexec/kubectl and PASS/MISS against the targets. A MISS never fails the
 # run; a broken measurement (a tool exiting non-zero) does.
 #
-#   throughput   head -c 1G /dev/zero and cat of a 256 MiB random file
-#                prepared in the pod, stdout to /dev/null, both protocols
+#   throughput   head -c 1G /dev/zero, and cat of a 256 MiB random file and
+#                of 256 MiB of log-like text prepared in the pod, stdout to
+#                /dev/null, both protocols
 #   keys         p50/p99 echo round trip of single keystrokes typed into a
 #                remote `cat` under -t (stty -icanon -echo), via a pty
 #   startup      invocation to the first byte of `echo x`
@@ -19,6 +20,7 @@
 #
 # Environment: BENCH_RUNS (5), BENCH_STARTUP_RUNS (4 x BENCH_RUNS),
 # BENCH_KEYS (200), BENCH_ZERO_SIZE (1G), BENCH_RANDOM_SIZE (256M),
+# BENCH_TEXT_SIZE (256M),
 # REXEC_BIN (_output/bin/kubectl-rexec), REXEC_E2E_BIN_DIR (build.sh's),
 # BENCH_KEEP=1 keeps the work directory (results.tsv, logs).
 set -euo pipefail
@@ -30,6 +32,7 @@ STARTUP_RUNS="${BENCH_STARTUP_RUNS:-$((RUNS * 4))}"
 KEYS="${BENCH_KEYS:-200}"
 ZERO_SIZE="${BENCH_ZERO_SIZE:-1G}"
 RANDOM_SIZE="${BENCH_RANDOM_SIZE:-256M}"
+TEXT_SIZE="${BENCH_TEXT_SIZE:-256M}"
 REXEC_BIN="${REXEC_BIN:-$ROOT/_output/bin/kubectl-rexec}"
 BIN_DIR="$(bash "$ROOT/test/cluster/build.sh" --print-bin-dir)"
 KUBECTL="$BIN_DIR/kubectl"
@@ -131,11 +134,16 @@ rec_size() {
 
 say "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), kernel $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg)"
 say "kubectl-rexec $("$REXEC_BIN" version 2>/dev/null | head -1 || echo unknown), kubectl $("$KUBECTL" version --client 2>/dev/null | head -1)"
-say "runs: $RUNS (start-up $STARTUP_RUNS), keystrokes $KEYS, zero $ZERO_SIZE, random $RANDOM_SIZE"
+say "runs: $RUNS (start-up $STARTUP_RUNS), keystrokes $KEYS, zero $ZERO_SIZE, random $RANDOM_SIZE, text $TEXT_SIZE"
 
 # --- throughput -------------------------------------------------------------
 say "preparing $RANDOM_SIZE of random data in the pod's working directory"
 "$KUBECTL" exec "$POD" -- sh -c "head -c $RANDOM_SIZE /dev/urandom > rand.bin" || die "preparing rand.bin failed"
+say "preparing $TEXT_SIZE of log-like text (colours, timestamps, ids) in the pod's working directory"
+"$KUBECTL" exec "$POD" -- sh -c "awk 'BEGIN { srand(1); split(\"GET POST PUT DELETE\", m, \" \"); split(\"32mINFO 33mWARN 31mERROR 36mDEBUG\", l, \" \");
+	for (i = 0; i < 4000000; i++) printf \"\\033[90m2026-11-27T06:%02d:%02d.%06dZ\\033[0m \\033[%s\\033[0m %s /api/v1/namespaces/ns-%d/pods/web-%x status=%d latency=%dms user=u%d id=%08x\\r\\n\",
+		int(i / 60000) % 60, int(i / 1000) % 60, int(rand() * 1000000), l[int(rand() * 4) + 1], m[int(rand() * 4) + 1], int(rand() * 40), int(rand() * 65536),
+		200 + int(rand() * 4) * 100, int(rand() * 2000), int(rand() * 500), int(rand() * 4294967295) }' | head -c $TEXT_SIZE > text.txt" || die "preparing text.txt failed"
 
 throughput() { # NAME SIZE_BYTES -- remote command...
 	local name="$1" bytes="$2" proto i tool json wall
@@ -160,6 +168,7 @@ throughput() { # NAME SIZE_BYTES -- remote command...
 }
 throughput "zero_${ZERO_SIZE,,}" "$(numfmt --from=iec "$ZERO_SIZE")" -- head -c "$ZERO_SIZE" /dev/zero
 throughput "random_${RANDOM_SIZE,,}" "$(numfmt --from=iec "$RANDOM_SIZE")" -- cat rand.bin
+throughput "text_${TEXT_SIZE,,}" "$(numfmt --from=iec "$TEXT_SIZE")" -- cat text.txt
 
 # The asciicast text behind one zero run's recording (how much the writer
 # escaped and compressed), from one extra rexec run.
