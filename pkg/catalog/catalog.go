@@ -135,7 +135,7 @@ func Summarize(path string) Entry {
 		return e
 	}
 	e.Size, e.ModTime, e.Start = fi.Size, fi.ModTime, fi.ModTime
-	r, err := source.Open(path)
+	r, err := source.OpenSummary(path)
 	if err != nil {
 		e.State, e.Problem = classify(err), strings.TrimPrefix(err.Error(), path+": ")
 		return e

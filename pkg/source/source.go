@@ -145,6 +145,26 @@ func Open(loc string) (*record.Reader, error) {
 	return r, nil
 }
 
+// OpenSummary opens the recording at loc for a listing, which needs its
+// header and trailer only: a complete local recording is laid out from
+// the index at its end, in one read, rather than walked frame by frame.
+func OpenSummary(loc string) (*record.Reader, error) {
+	if IsRemote(loc) {
+		return Open(loc)
+	}
+	f, err := OpenFile(loc)
+	if err != nil {
+		return nil, fmt.Errorf("open recording: %w", err)
+	}
+	r, err := record.NewIndexedReader(f, f.Size())
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", loc, err)
+	}
+	r.SetCloser(f)
+	return r, nil
+}
+
 // StatFile describes the file or object at loc.
 func StatFile(loc string) (Stat, error) {
 	if !IsRemote(loc) {
