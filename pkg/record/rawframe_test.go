@@ -91,3 +91,27 @@ func TestControlHeavyTextGoesBinary(t *testing.T) {
 		t.Errorf("stdout not exact")
 	}
 }
+
+// TestKeystrokeBacklogStaysCompressed: a queue full of tiny writes is no
+// reason to store frames (it is a few KiB of text), however far behind the
+// writer is.
+func TestKeystrokeBacklogStaysCompressed(t *testing.T) {
+	var out countingDiscard
+	w := NewWriter(&out, Options{})
+	if err := w.Begin(Header{Term: Term{Cols: 80, Rows: 24}, Rexec: &Meta{SessionID: "keys"}}); err != nil {
+		t.Fatal(err)
+	}
+	text := terminalText(1 << 20)
+	for i := range 300000 {
+		if err := w.Stdout(text[i%len(text) : i%len(text)+1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code := 0
+	if err := w.Close(End{Reason: ReasonExited, ExitCode: &code}); err != nil {
+		t.Fatal(err)
+	}
+	if st := w.Stats(); st.RawFrames != 0 || st.Frames < 3 {
+		t.Errorf("%d of %d frames stored for a backlog of one-byte writes", st.RawFrames, st.Frames)
+	}
+}

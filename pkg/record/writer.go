@@ -198,6 +198,8 @@ type Writer struct {
 	skip       []byte
 	lastRatio  float64 // the last compressed frame's text/compressed bytes
 	synced     int64   // file bytes handed to writeback
+	// lastEventBytes is the last frame's text per event, to weigh a backlog.
+	lastEventBytes float64
 	// index collects the checkpoint payloads for the index frame that
 	// precedes the trailer (docs/FORMAT.md, section 3.4).
 	index []byte
@@ -590,7 +592,7 @@ func (w *Writer) writeHeader(h *Header) {
 
 func (w *Writer) openFrame(t int64) {
 	w.enc = w.zenc
-	if w.wroteHead && (w.opts.forceRaw || w.opts.RawBacklog > 0 && len(w.q) >= w.opts.RawBacklog && w.lastRatio < storeBelowRatio) {
+	if w.wroteHead && (w.opts.forceRaw || w.behind()) {
 		// Events are queueing faster than compression drains them, and
 		// compression is real work here (text, not a run of NULs, which
 		// zstd shrinks faster than the bytes could be hashed and written):
@@ -612,6 +614,19 @@ func (w *Writer) openFrame(t int64) {
 	w.frameStart = w.emitted
 }
 
+// behind reports whether events queue up faster than compression drains
+// them: RawBacklog events waiting, and at least 1 MiB of text by the last
+// frame's measure (a backlog of keystrokes is nothing to worry about), and
+// compression is real work (the last frame compressed less than 16:1).
+func (w *Writer) behind() bool {
+	n := len(w.q)
+	return w.opts.RawBacklog > 0 && n >= w.opts.RawBacklog &&
+		float64(n)*w.lastEventBytes >= storeBacklogBytes && w.lastRatio < storeBelowRatio
+}
+
+// storeBacklogBytes is the backlog, in text, that makes a frame stored.
+const storeBacklogBytes = 1 << 20
+
 // storeBelowRatio: under backlog a frame is stored only if the last one
 // compressed less than this; above it, compressing is cheaper than writing.
 const storeBelowRatio = 16
@@ -625,6 +640,9 @@ func (w *Writer) closeFrame() {
 	}
 	if z := w.sink.n - w.frameOff; w.enc == frameEncoder(w.zenc) && z > 0 {
 		w.lastRatio = float64(w.frameText) / float64(z)
+	}
+	if w.frameEvts > 0 {
+		w.lastEventBytes = float64(w.frameText) / float64(w.frameEvts)
 	}
 	w.sink.hashing = false
 	w.sink.h.Sum(w.chain[:0])
