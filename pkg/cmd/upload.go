@@ -202,6 +202,12 @@ func (o *uploadOptions) run(cmd *cobra.Command, args []string) error {
 	if o.list {
 		return o.printQueue(spool)
 	}
+	if o.pending {
+		if es, err := spool.Pending(); err == nil && len(es) == 0 {
+			fmt.Fprintln(o.streams.Out, "No uploads are queued.")
+			return nil
+		}
+	}
 	l, err := config.Load()
 	if err != nil {
 		return err

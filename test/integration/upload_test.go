@@ -282,3 +282,31 @@ func TestLiveUploadEndsInOneObject(t *testing.T) {
 		t.Errorf("segments left after the final upload: %v", segs)
 	}
 }
+
+// TestUploadCommandErrors: the upload command's usage errors and its empty
+// queue need no store at all; a store that refuses the credentials is named
+// in one line, without the secret.
+func TestUploadCommandErrors(t *testing.T) {
+	env := append(noConfig(t), "XDG_STATE_HOME="+t.TempDir(), "AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+	if r := runCLI(t, env, "upload", "--pending"); r.code != 0 || !strings.Contains(r.stdout, "No uploads are queued") {
+		t.Errorf("upload --pending, empty queue: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	if r := runCLI(t, env, "upload"); r.code == 0 || !strings.Contains(r.stderr, "--pending") {
+		t.Errorf("upload without arguments: %d %q", r.code, r.stderr)
+	}
+	if r := runCLI(t, env, "upload", "--pending", "x.cast.zst"); r.code == 0 {
+		t.Errorf("upload --pending FILE accepted: %q", r.stdout)
+	}
+
+	srv := tests3.Start(t)
+	srv.CreateBucket(t, "audit", false)
+	bad := append(s3Env(t, srv, "  url: s3://audit/x\n  pathStyle: true\n"), "AWS_SECRET_ACCESS_KEY=not-the-secret-0123456789")
+	rec := exportFixture(t)
+	r := runCLI(t, bad, "upload", rec)
+	if r.code == 0 || !strings.Contains(r.stdout+r.stderr, "credentials") || strings.Contains(r.stdout+r.stderr, "not-the-secret-0123456789") {
+		t.Errorf("upload with a wrong secret: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	if strings.Contains(r.stdout+r.stderr, "goroutine ") {
+		t.Errorf("stack trace: %q", r.stderr)
+	}
+}
