@@ -47,7 +47,8 @@ func newChapters(marker func(string) error) *chapters {
 	c := &chapters{marker: marker}
 	c.in.Enter = c.enter
 	c.out.OSC = c.osc
-	c.out.Emit = c.outputLine
+	// Finished output lines matter only between OSC 133;B and 133;C (see
+	// osc); the rest of the time no line's text is built at all.
 	return c
 }
 
@@ -125,8 +126,10 @@ func (c *chapters) osc(payload []byte, _ time.Duration) {
 	switch rest[0] {
 	case 'A': // prompt starts: a new command line
 		c.pending, c.echoB, c.promptB = "", "", ""
+		c.out.Emit = nil
 	case 'B': // prompt ends: what follows on the line is the command
 		c.promptB, c.echoB = c.out.Current(), ""
+		c.out.Emit = c.outputLine
 	case 'C': // the command starts executing
 		label := c.pending
 		if label == "" {
@@ -141,6 +144,7 @@ func (c *chapters) osc(payload []byte, _ time.Duration) {
 			c.mark(label)
 		}
 		c.pending, c.echoB, c.promptB = "", "", ""
+		c.out.Emit = nil
 	}
 }
 

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"fmt"
 	"reflect"
 	"testing"
 )
@@ -64,5 +65,27 @@ func TestChaptersFromOSC133(t *testing.T) {
 	)
 	if want := []string{"ls -l", "ls -l", "read x"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// BenchmarkChaptersOutput is what command marking costs on a TTY session's
+// output path (it runs in the stream, after the recorder's cheap tee):
+// coloured log lines written 32 KiB at a time, as `cat` of a log would.
+func BenchmarkChaptersOutput(b *testing.B) {
+	var text []byte
+	for i := 0; len(text) < 8<<20; i++ {
+		text = fmt.Appendf(text, "\x1b[90m2026-11-27T06:15:%02d.%06dZ\x1b[0m \x1b[32mINFO\x1b[0m request completed GET /api/v1/namespaces/default/pods/web-%d status=200 latency=%dms\r\n", i%60, i*7919%1000000, i%97, i%2000)
+	}
+	c := newChapters(func(string) error { return nil })
+	out := c.output(func([]byte) error { return nil })
+	const chunk = 32 << 10
+	b.SetBytes(chunk)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		off := (i * chunk) % (len(text) - chunk)
+		if err := out(text[off : off+chunk]); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

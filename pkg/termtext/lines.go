@@ -6,6 +6,7 @@
 package termtext
 
 import (
+	"slices"
 	"time"
 	"unicode/utf8"
 )
@@ -75,6 +76,16 @@ func (l *Lines) Write(t time.Duration, p []byte) {
 		c := p[i]
 		switch l.st {
 		case stGround:
+			if c >= 0x20 && c < 0x7f && len(l.utf) == 0 {
+				// A run of printable ASCII, most of any output.
+				j := i + 1
+				for j < len(p) && p[j] >= 0x20 && p[j] < 0x7f {
+					j++
+				}
+				l.putASCII(p[i:j])
+				i = j - 1
+				continue
+			}
 			l.ground(c)
 		case stEsc:
 			l.esc(c)
@@ -238,7 +249,8 @@ func (l *Lines) csi(final byte) {
 	private := len(l.seq) > 0 && (l.seq[0] == '?' || l.seq[0] == '>' || l.seq[0] == '<' || l.seq[0] == '=')
 	if private {
 		if final == 'h' || final == 'l' {
-			for _, p := range params(l.seq[1:]) {
+			var buf [8]int
+			for _, p := range params(l.seq[1:], buf[:0]) {
 				if p == 1049 || p == 1047 || p == 47 {
 					l.breakLine()
 					l.alt = final == 'h'
@@ -247,7 +259,11 @@ func (l *Lines) csi(final byte) {
 		}
 		return
 	}
-	ps := params(l.seq)
+	if final == 'm' {
+		return // SGR: colours and attributes, nothing that moves text
+	}
+	var buf [8]int
+	ps := params(l.seq, buf[:0])
 	n := 1
 	if len(ps) > 0 && ps[0] > 0 {
 		n = ps[0]
@@ -320,9 +336,8 @@ func (l *Lines) osc() {
 	}
 }
 
-// params reads CSI numeric parameters; missing ones are 0.
-func params(b []byte) []int {
-	var ps []int
+// params appends the CSI numeric parameters in b to ps; missing ones are 0.
+func params(b []byte, ps []int) []int {
 	cur, has := 0, false
 	for _, c := range b {
 		switch {
@@ -359,6 +374,26 @@ func (l *Lines) put(r rune) {
 		l.line = append(l.line, r)
 	}
 	l.cur++
+}
+
+// putASCII is put for a run of printable ASCII.
+func (l *Lines) putASCII(b []byte) {
+	l.mark()
+	for len(l.line) < l.cur {
+		l.line = append(l.line, ' ')
+	}
+	k := 0
+	for ; k < len(b) && l.cur < len(l.line); k++ { // overwriting
+		l.line[l.cur] = rune(b[k])
+		l.cur++
+	}
+	if k < len(b) {
+		l.line = slices.Grow(l.line, len(b)-k)
+		for _, c := range b[k:] {
+			l.line = append(l.line, rune(c))
+		}
+		l.cur = len(l.line)
+	}
 }
 
 func (l *Lines) advance() {
