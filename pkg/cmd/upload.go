@@ -125,16 +125,38 @@ func (up *uploader) finish(path string) {
 		fmt.Fprintf(up.errOut, "warning: upload to %s failed: %s; queued in %s (retry now with: kubectl rexec upload --pending)\n", e.Target, storage.Explain(err), spool.Dir)
 		return
 	}
-	if _, err := spool.Upload(ctx, st, e); err != nil {
+	// The user waits for this as the session ends: bound it, and leave
+	// the rest to the spool.
+	uctx, cancel := context.WithTimeout(ctx, uploadBudget(path))
+	_, err = spool.Upload(uctx, st, e)
+	cancel()
+	if err != nil {
 		fmt.Fprintf(up.errOut, "warning: %v\n", err)
-	} else if !up.quiet {
+		return // the store is not taking uploads now; the queue can wait too
+	}
+	if !up.quiet {
 		fmt.Fprintf(up.errOut, "Session uploaded to %s\n", e.Target)
 	}
-	// The next run retries what earlier ones left queued.
-	rep := spool.Drain(ctx, st, time.Now(), false)
+	// The next run retries what earlier ones left queued, for a while.
+	dctx, cancel := context.WithTimeout(ctx, drainBudget)
+	defer cancel()
+	rep := spool.Drain(dctx, st, time.Now(), false)
 	if n := rep.Count(upload.Uploaded); n > 0 && !up.quiet {
 		fmt.Fprintf(up.errOut, "Uploaded %d queued recording(s)\n", n)
 	}
+}
+
+// drainBudget bounds the retry of queued uploads at the end of a session.
+const drainBudget = 20 * time.Second
+
+// uploadBudget is how long the end of a session waits for its own upload:
+// a minute, plus a second per 10 MB.
+func uploadBudget(path string) time.Duration {
+	d := time.Minute
+	if fi, err := os.Stat(path); err == nil {
+		d += time.Duration(fi.Size()/10e6) * time.Second
+	}
+	return d
 }
 
 func defaultSpool() (*upload.Spool, error) {
