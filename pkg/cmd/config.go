@@ -34,7 +34,7 @@ func newConfigCmd(streams genericiooptions.IOStreams) *cobra.Command {
     endpoint: https://s3.example.com   # self-hosted store; default: the AWS SDK's (AWS_ENDPOINT_URL_S3 ...)
     region: eu-west-1                  # default: the AWS SDK's chain
     profile: audit                     # shared-config profile; credentials always come from the SDK's chain
-    pathStyle: true                    # path-style addressing (most self-hosted stores)
+    pathStyle: true                    # path-style addressing (most self-hosted stores; automatic for an IP or localhost endpoint)
     retention: {mode: COMPLIANCE, days: 365}   # S3 Object Lock on every recording
     removeLocal: false                 # delete the local copy once the upload is confirmed
     live: false                        # upload segments during the session

@@ -25,7 +25,8 @@ type Upload struct {
 	Region   string `json:"region,omitempty"`
 	// Profile is the shared-config profile; empty means AWS_PROFILE or default.
 	Profile string `json:"profile,omitempty"`
-	// PathStyle addresses BUCKET as a path, as most self-hosted stores need.
+	// PathStyle addresses BUCKET as a path, as most self-hosted stores need
+	// (always on for an endpoint at an IP address or localhost).
 	PathStyle bool `json:"pathStyle,omitempty"`
 	// Retention puts every object under S3 Object Lock.
 	Retention *Retention `json:"retention,omitempty"`

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -63,6 +64,18 @@ type Store struct {
 	badChecksum func(string) string
 }
 
+// hostOnlyEndpoint reports whether the endpoint is an IP address or
+// localhost, where BUCKET.host (virtual-hosted addressing) cannot resolve:
+// such endpoints get path-style addressing without being asked.
+func hostOnlyEndpoint(endpoint string) bool {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return false
+	}
+	h := u.Hostname()
+	return h == "localhost" || net.ParseIP(h) != nil
+}
+
 // New builds a Store from the SDK's configuration chain and s. It does not contact the server.
 func New(ctx context.Context, s Settings) (*Store, error) {
 	if s.Endpoint != "" && !strings.HasPrefix(s.Endpoint, "http://") && !strings.HasPrefix(s.Endpoint, "https://") {
@@ -108,7 +121,7 @@ func New(ctx context.Context, s Settings) (*Store, error) {
 		if s.Endpoint != "" {
 			o.BaseEndpoint = aws.String(s.Endpoint)
 		}
-		o.UsePathStyle = s.PathStyle
+		o.UsePathStyle = s.PathStyle || (o.BaseEndpoint != nil && hostOnlyEndpoint(*o.BaseEndpoint))
 		// Ranged GETs cannot be checked against a whole-object checksum; the recording's own
 		// hash chain covers what is read. Stat asks for checksums explicitly.
 		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
