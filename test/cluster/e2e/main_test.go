@@ -102,6 +102,7 @@ type inv struct {
 	stdin      []byte // nil: no stdin (os.DevNull)
 	args       []string
 	timeout    time.Duration // 60 s when zero
+	env        []string      // added to the base environment
 }
 
 // res is what one invocation did.
@@ -157,7 +158,7 @@ func runCmd(t *testing.T, name string, bin string, args []string, i inv) res {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.WaitDelay = 5 * time.Second
-	cmd.Env = baseEnv(t, i.websocket)
+	cmd.Env = append(baseEnv(t, i.websocket), i.env...)
 	if i.stdin != nil {
 		cmd.Stdin = bytes.NewReader(i.stdin)
 	}
