@@ -132,29 +132,22 @@ func Open(loc string) (*record.Reader, error) {
 	if !IsRemote(loc) {
 		return record.Open(loc)
 	}
-	f, err := OpenFile(loc)
-	if err != nil {
-		return nil, err
-	}
-	r, err := record.NewIndexedReader(f, f.Size())
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("%s: %w", loc, err)
-	}
-	r.SetCloser(f)
-	return r, nil
+	return openIndexed(loc)
 }
 
 // OpenSummary opens the recording at loc for a listing, which needs its
 // header and trailer only: a complete local recording is laid out from
 // the index at its end, in one read, rather than walked frame by frame.
-func OpenSummary(loc string) (*record.Reader, error) {
-	if IsRemote(loc) {
-		return Open(loc)
-	}
+func OpenSummary(loc string) (*record.Reader, error) { return openIndexed(loc) }
+
+// openIndexed opens loc with record.NewIndexedReader.
+func openIndexed(loc string) (*record.Reader, error) {
 	f, err := OpenFile(loc)
 	if err != nil {
-		return nil, fmt.Errorf("open recording: %w", err)
+		if !IsRemote(loc) {
+			err = fmt.Errorf("open recording: %w", err)
+		}
+		return nil, err
 	}
 	r, err := record.NewIndexedReader(f, f.Size())
 	if err != nil {
