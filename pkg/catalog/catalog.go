@@ -228,6 +228,10 @@ func Files(args []string) ([]string, error) { return source.Expand(args) }
 func List(files []string) []Entry {
 	entries := make([]Entry, len(files))
 	workers := min(len(files), max(4, 2*runtime.GOMAXPROCS(0)))
+	if len(files) > 0 && source.IsRemote(files[0]) {
+		// Each remote summary is a few round trips of waiting, not work.
+		workers = min(len(files), 32)
+	}
 	var wg sync.WaitGroup
 	next := make(chan int)
 	for range workers {
