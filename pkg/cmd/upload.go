@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -33,6 +34,9 @@ type uploader struct {
 	errOut io.Writer
 	quiet  bool
 
+	// begin runs on the session's upgrade callback, finish on the main
+	// goroutine: mu orders what begin sets for finish.
+	mu    sync.Mutex
 	store *storage.Store
 	live  *upload.Live
 	entry upload.Entry // set by begin
@@ -71,6 +75,8 @@ func (up *uploader) target(h record.Header) storage.URL {
 // uploaded by a later run even if this one is killed, and starts the live
 // upload when configured.
 func (up *uploader) begin(path string, h record.Header) {
+	up.mu.Lock()
+	defer up.mu.Unlock()
 	up.entry = upload.Entry{Recording: path, Target: up.target(h).String(), RemoveLocal: up.cfg.RemoveLocal}
 	if r := up.cfg.Retention; r != nil {
 		up.entry.RetentionMode, up.entry.RetentionDays = r.Mode, r.Days
@@ -100,6 +106,8 @@ func (up *uploader) begin(path string, h record.Header) {
 func (up *uploader) finish(path string) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	up.mu.Lock()
+	defer up.mu.Unlock()
 	e := up.entry
 	if e.Recording == "" {
 		// The header never reached the file (the session did not start).
