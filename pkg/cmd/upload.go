@@ -272,8 +272,14 @@ func (o *uploadOptions) run(cmd *cobra.Command, args []string) error {
 		}
 	}
 	fmt.Fprint(o.streams.Out, rep.String())
-	if n := rep.Count(upload.Failed) + rep.Count(upload.Dropped); n > 0 {
-		return fmt.Errorf("%d of %d upload(s) did not succeed; failed ones stay queued (kubectl rexec upload --list)", n, len(rep.Results))
+	failed, dropped := rep.Count(upload.Failed), rep.Count(upload.Dropped)
+	switch {
+	case failed > 0 && dropped > 0:
+		return fmt.Errorf("%d of %d upload(s) failed and stay queued (kubectl rexec upload --list); %d cannot be uploaded (see above)", failed, len(rep.Results), dropped)
+	case failed > 0:
+		return fmt.Errorf("%d of %d upload(s) failed and stay queued (kubectl rexec upload --list)", failed, len(rep.Results))
+	case dropped > 0:
+		return fmt.Errorf("%d of %d file(s) cannot be uploaded (see above)", dropped, len(rep.Results))
 	}
 	return nil
 }
