@@ -77,11 +77,20 @@ func Inspect(path string) (Info, error) {
 // session recorded with command marking). A cut-off recording gives the
 // markers before the cut without error.
 func Markers(path string) ([]Marker, error) {
-	r, err := source.Open(path)
+	r, err := source.OpenSummary(path)
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
+	if im := r.Index().Markers; im != nil {
+		// The index lists them: no event needs reading (a remote
+		// recording is not downloaded for its commands).
+		ms := make([]Marker, len(im))
+		for i, m := range im {
+			ms[i] = Marker{Time: record.Seconds(m.Time), Label: m.Label}
+		}
+		return ms, nil
+	}
 	var ms []Marker
 	for {
 		ev, err := r.Next()

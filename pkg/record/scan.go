@@ -36,6 +36,10 @@ type Index struct {
 	// or checkpoint with no trailer. AbruptDetail says which.
 	Abrupt       bool
 	AbruptDetail string
+	// Markers are the recording's markers, from its index (ReadIndex);
+	// nil when the index has none or the layout was walked (Scan): then
+	// only reading the events finds them.
+	Markers []Marker
 }
 
 // Checkpoints returns the checkpoints in order (Checkpoints()[i].Seq == i).

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 )
 
 // ErrNoIndex is returned by ReadIndex for a recording without a usable
@@ -50,11 +51,11 @@ func ReadIndex(ra io.ReaderAt, size int64) (*Index, error) {
 			return nil, fmt.Errorf("read the index: %w", err)
 		}
 	}
-	cps, err := parseIndex(frame)
+	cps, marks, err := parseIndex(frame)
 	if err != nil {
 		return nil, err
 	}
-	ix := &Index{Size: size, Trailer: tr, TrailerOffset: tOff}
+	ix := &Index{Size: size, Trailer: tr, TrailerOffset: tOff, Markers: marks}
 	if err := ix.fromCheckpoints(cps, iOff); err != nil {
 		return nil, err
 	}
@@ -84,18 +85,37 @@ func findTrailer(tail []byte, base int64) (int64, *Trailer, error) {
 	return 0, nil, fmt.Errorf("%w: no trailer at the end (the recording may have ended abruptly)", ErrNoIndex)
 }
 
-func parseIndex(frame []byte) ([]Checkpoint, error) {
+func parseIndex(frame []byte) ([]Checkpoint, []Marker, error) {
 	if len(frame) < skippableHeaderSize || binary.LittleEndian.Uint32(frame) != indexMagic ||
 		int(binary.LittleEndian.Uint32(frame[4:]))+skippableHeaderSize != len(frame) {
-		return nil, fmt.Errorf("%w: no index frame where the trailer points", ErrNoIndex)
+		return nil, nil, fmt.Errorf("%w: no index frame where the trailer points", ErrNoIndex)
 	}
 	var p struct {
-		Checkpoints []Checkpoint `json:"checkpoints"`
+		Checkpoints []Checkpoint          `json:"checkpoints"`
+		Markers     *[][2]json.RawMessage `json:"markers"`
 	}
 	if err := json.Unmarshal(frame[skippableHeaderSize:], &p); err != nil {
-		return nil, fmt.Errorf("%w: the index does not parse: %v", ErrNoIndex, err)
+		return nil, nil, fmt.Errorf("%w: the index does not parse: %v", ErrNoIndex, err)
 	}
-	return p.Checkpoints, nil
+	if p.Markers == nil {
+		return p.Checkpoints, nil, nil
+	}
+	marks := make([]Marker, 0, len(*p.Markers))
+	for _, m := range *p.Markers {
+		var at Seconds
+		var label string
+		if json.Unmarshal(m[0], &at) != nil || json.Unmarshal(m[1], &label) != nil || at < 0 {
+			return nil, nil, fmt.Errorf("%w: a marker in the index does not parse", ErrNoIndex)
+		}
+		marks = append(marks, Marker{Time: at.Duration(), Label: label})
+	}
+	return p.Checkpoints, marks, nil
+}
+
+// Marker is a marker event (a command) as the index lists it.
+type Marker struct {
+	Time  time.Duration
+	Label string
 }
 
 // fromCheckpoints lays out the frames from the index's checkpoints and

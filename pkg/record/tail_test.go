@@ -3,9 +3,11 @@ package record
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"reflect"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // countingReaderAt counts reads, the cost of opening a remote recording.
@@ -43,6 +45,10 @@ func TestReadIndexMatchesScan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if got.Markers == nil || len(got.Markers) != 0 {
+		t.Errorf("markers %v, want an empty list", got.Markers)
+	}
+	got.Markers = nil // Scan does not read events
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("ReadIndex differs from Scan:\n got %+v\nwant %+v", got, want)
 	}
@@ -119,4 +125,31 @@ func flipByte(b []byte, off int64) []byte {
 	c := bytes.Clone(b)
 	c[off] ^= 0x55
 	return c
+}
+
+// TestIndexMarkers: the index lists every marker with the time and label
+// its m event has, so commands are found without reading the events.
+func TestIndexMarkers(t *testing.T) {
+	c := newFakeClock()
+	data := record(t, Options{FrameBytes: 2 << 10, Now: c.Now}, exited(0), func(w *Writer) {
+		for i := range 50 {
+			c.Add(1234567 * time.Microsecond)
+			_ = w.Marker(fmt.Sprintf("cmd %d \"quoted\" ✓ \x01", i))
+			_ = w.Stdout(bytes.Repeat([]byte("out "), 200))
+		}
+	})
+	ix, err := ReadIndex(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, evs, _ := mustReadAll(t, data)
+	var want []Marker
+	for _, ev := range evs {
+		if ev.Code == 'm' {
+			want = append(want, Marker{Time: ev.Time, Label: string(ev.Data)})
+		}
+	}
+	if len(want) != 50 || !reflect.DeepEqual(ix.Markers, want) {
+		t.Errorf("index markers %v, want %v", ix.Markers, want)
+	}
 }

@@ -203,6 +203,10 @@ type Writer struct {
 	// index collects the checkpoint payloads for the index frame that
 	// precedes the trailer (docs/FORMAT.md, section 3.4).
 	index []byte
+	// marks collects the index's markers ([time,"label"] items, comma
+	// separated); nil once they outgrew maxIndexMarkers.
+	marks     []byte
+	marksOver bool
 }
 
 // sink is what the zstd encoder writes into: it counts the file offset and
@@ -527,9 +531,11 @@ func (w *Writer) handle(it item) bool {
 		w.line = strconv.AppendInt(w.line, int64(it.b), 10)
 		w.endLine()
 	case kMarker:
+		label := []byte(strings.ToValidUTF8(it.s, "\uFFFD"))
 		w.beginLine(it.t, "m")
-		w.line = appendEscaped(w.line, []byte(strings.ToValidUTF8(it.s, "\uFFFD")))
+		w.line = appendEscaped(w.line, label)
 		w.endLine()
+		w.indexMarker(label)
 	case kBegin:
 		w.writeHeader(it.ctl.header)
 		it.ctl.reply <- w.Err()
@@ -961,12 +967,47 @@ func (w *Writer) appendIndex(cp []byte) {
 
 // writeIndex writes the index frame and returns its offset. It writes none
 // when the index would be larger than readers accept.
+// indexMarker adds the marker just written (at session time w.emitted) to
+// the index, until the markers outgrow their share of it.
+func (w *Writer) indexMarker(label []byte) {
+	if w.marksOver {
+		return
+	}
+	if len(w.marks) > 0 {
+		w.marks = append(w.marks, ',')
+	}
+	w.marks = AppendIndexMarker(w.marks, time.Duration(w.emitted)*time.Microsecond, label)
+	if len(w.marks) > maxIndexMarkers {
+		w.marks, w.marksOver = nil, true
+	}
+}
+
+// maxIndexMarkers bounds the markers in the index (some 20,000 commands);
+// past it the index has none and readers find the markers in the events.
+const maxIndexMarkers = 4 << 20
+
+// AppendIndexMarker appends one marker of the index frame (docs/FORMAT.md,
+// section 3.4): [session time in seconds, "label"], the time printed like
+// an interval and the label escaped like event data.
+func AppendIndexMarker(dst []byte, t time.Duration, label []byte) []byte {
+	dst = append(dst, '[')
+	dst = appendMicros(dst, int64(t/time.Microsecond))
+	dst = append(dst, ',', '"')
+	dst = appendEscaped(dst, label)
+	return append(dst, '"', ']')
+}
+
 func (w *Writer) writeIndex() (int64, bool) {
-	if w.index == nil || len(w.index)+2 > maxIndexPayload {
+	if w.index == nil || len(w.index)+len(w.marks)+32 > maxIndexPayload {
 		return 0, false
 	}
 	off := w.sink.n
-	w.index = append(w.index, "]}"...)
+	w.index = append(w.index, ']')
+	if !w.marksOver {
+		w.index = append(w.index, `,"markers":[`...)
+		w.index = append(append(w.index, w.marks...), ']')
+	}
+	w.index = append(w.index, '}')
 	w.skip = appendSkippable(w.skip[:0], indexMagic, w.index)
 	if _, err := w.sink.Write(w.skip); err != nil {
 		w.fail(err)

@@ -3,6 +3,7 @@ package source
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -27,7 +28,12 @@ func bigRecording(t *testing.T, n int) string {
 		t.Fatal(err)
 	}
 	buf := make([]byte, 32<<10)
-	for range n * 32 {
+	for i := range n * 32 {
+		if i%32 == 0 {
+			if err := w.Marker(fmt.Sprintf("command %d", i/32)); err != nil {
+				t.Fatal(err)
+			}
+		}
 		rand.Read(buf)
 		if err := w.Stdout(buf); err != nil {
 			t.Fatal(err)
@@ -75,7 +81,7 @@ func TestRemoteSeekFetchesLittle(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer remote.Close()
-	if !reflect.DeepEqual(remote.Index(), local.Index()) {
+	if ri, li := remote.Index(), local.Index(); !reflect.DeepEqual(ri.Frames, li.Frames) || !reflect.DeepEqual(ri.Trailer, li.Trailer) {
 		t.Fatal("the remote index differs from the local scan")
 	}
 	mid := len(local.Index().Frames) / 2
@@ -107,4 +113,22 @@ func TestRemoteSeekFetchesLittle(t *testing.T) {
 		t.Errorf("Open(%s): header %+v trailer %v", u, r.Header().Rexec, r.Index().Trailer)
 	}
 	r.Close()
+
+	// The commands come from the index: listing them reads little more.
+	before := obj.Fetched()
+	obj2, err := st.Open(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ir, err := record.NewIndexedReader(obj2, obj2.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ir.Close()
+	if ms := ir.Index().Markers; len(ms) != 48 || ms[47].Label != "command 47" {
+		t.Errorf("index markers: %d, last %+v", len(ms), ms[len(ms)-1])
+	}
+	if obj2.Fetched() > 4<<20 {
+		t.Errorf("fetched %d bytes for the commands (first open fetched %d)", obj2.Fetched(), before)
+	}
 }

@@ -265,6 +265,10 @@ type verifier struct {
 	trailerRaw    map[string]json.RawMessage
 	cpPayloads    [][]byte // every checkpoint's payload, in order
 	cpEnd         int64    // the offset after the last checkpoint
+	// The index's markers, as written, for decode to check against the m
+	// events.
+	indexMarkers    []byte
+	hasIndexMarkers bool
 }
 
 func tampered(check string, frame int, off int64, format string, args ...any) Result {
@@ -461,24 +465,38 @@ func (v *verifier) indexPayload(off int64) *Result {
 		}
 		want = append(want, p...)
 	}
-	want = append(want, "]}"...)
-	if n != int64(len(want)) {
-		r := tampered(CheckIndex, -1, off, "the index at offset %d differs from the checkpoints (%d bytes, want %d)", off, n, len(want))
-		return &r
-	}
+	want = append(want, ']')
 	got := make([]byte, n)
 	if _, err := v.ra.ReadAt(got, off+8); err != nil {
 		return &Result{Verdict: Error, Detail: fmt.Sprintf("read at %d: %v", off+8, err)}
 	}
-	if i := firstDiff(got, want); i >= 0 {
+	if i := firstDiff(got, want); i >= 0 || len(got) < len(want) {
+		if i < 0 {
+			i = len(got)
+		}
 		r := tampered(CheckIndex, -1, off+8+int64(i), "the index at offset %d differs from the checkpoints at byte %d", off, i)
+		return &r
+	}
+	// Then "}" alone, or the markers, which decode checks against the
+	// recording's m events.
+	rest := got[len(want):]
+	const markersKey = `,"markers":[`
+	switch {
+	case string(rest) == "}":
+	case len(rest) >= len(markersKey)+2 && string(rest[:len(markersKey)]) == markersKey && string(rest[len(rest)-2:]) == "]}":
+		v.indexMarkers = rest[len(markersKey) : len(rest)-2]
+		v.hasIndexMarkers = true
+	default:
+		r := tampered(CheckIndex, -1, off+8+int64(len(want)), "the index at offset %d holds something after its checkpoints that is not its markers", off)
 		return &r
 	}
 	return nil
 }
 
+// firstDiff is the first index where a and b differ within their common
+// length, -1 when one is a prefix of the other.
 func firstDiff(a, b []byte) int {
-	for i := range a {
+	for i := range min(len(a), len(b)) {
 		if a[i] != b[i] {
 			return i
 		}
@@ -710,6 +728,7 @@ func (v *verifier) decode(ix *record.Index) Result {
 		return base
 	}
 	var (
+		marks            []byte // the index's markers, rebuilt from the m events
 		events           int64
 		streams          record.StreamBytes
 		xEvents          int
@@ -737,10 +756,21 @@ func (v *verifier) decode(ix *record.Index) Result {
 			lastIn = true
 		case 'x':
 			xEvents++
+		case 'm':
+			if len(marks) > 0 {
+				marks = append(marks, ',')
+			}
+			marks = record.AppendIndexMarker(marks, ev.Time, ev.Data)
 		}
 		last, lastAt, haveLast = ev, ev.Time, true
 	}
 	base.Events, base.Bytes = events, &streams
+	if v.hasIndexMarkers && !bytes.Equal(marks, v.indexMarkers) {
+		i := max(firstDiff(marks, v.indexMarkers), 0)
+		r := tampered(CheckIndex, -1, ix.TrailerOffset, "the index's markers differ from the recording's marker events (from byte %d of the list)", i)
+		r.SessionID, r.AuditID, r.Events, r.Bytes = base.SessionID, base.AuditID, base.Events, base.Bytes
+		return r
+	}
 	t := rd.Trailer()
 	if t == nil {
 		base.Verdict, base.Detail = NotRecording, "a plain asciicast v3 file without checkpoints or trailer: nothing to verify"

@@ -396,3 +396,25 @@ func TestResultJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestIndexMarkersChecked: the index's copy of a marker label, changed,
+// is caught against the recording's own m event.
+func TestIndexMarkersChecked(t *testing.T) {
+	data := session(t, nil, exited(0))
+	l := locate(t, data)
+	off := *l.ix.Trailer.IndexOffset
+	idx := data[off:l.trailerOff]
+	i := bytes.Index(idx, []byte(`"half way"`))
+	if i < 0 {
+		t.Fatalf("no marker in the index %q", idx)
+	}
+	bad := bytes.Clone(data)
+	bad[off+int64(i)+1] = 'H'
+	r := verifyBytes(bad)
+	if r.Verdict != Tampered || r.Check != CheckIndex {
+		t.Errorf("changed marker in the index: %s %s %s", r.Verdict, r.Check, r.Detail)
+	}
+	if r := verifyBytes(data); r.Verdict != OK {
+		t.Errorf("untouched: %s %s", r.Verdict, r.Detail)
+	}
+}
