@@ -70,6 +70,16 @@ func (up *uploader) target(h record.Header) storage.URL {
 	return storage.URL{Bucket: up.prefix.Bucket, Key: upload.Key(up.prefix.Key, h)}
 }
 
+// entryFor is the spool entry that uploads the recording at path, whose
+// header is h, as the configuration asks.
+func (up *uploader) entryFor(path string, h record.Header) upload.Entry {
+	e := upload.Entry{Recording: path, Target: up.target(h).String(), RemoveLocal: up.cfg.RemoveLocal}
+	if r := up.cfg.Retention; r != nil {
+		e.RetentionMode, e.RetentionDays = r.Mode, r.Days
+	}
+	return e
+}
+
 // begin runs once the header is written (session.Config.OnBegin): it
 // spools the upload, owned by this process, so that the recording is
 // uploaded by a later run even if this one is killed, and starts the live
@@ -77,10 +87,7 @@ func (up *uploader) target(h record.Header) storage.URL {
 func (up *uploader) begin(path string, h record.Header) {
 	up.mu.Lock()
 	defer up.mu.Unlock()
-	up.entry = upload.Entry{Recording: path, Target: up.target(h).String(), RemoveLocal: up.cfg.RemoveLocal}
-	if r := up.cfg.Retention; r != nil {
-		up.entry.RetentionMode, up.entry.RetentionDays = r.Mode, r.Days
-	}
+	up.entry = up.entryFor(path, h)
 	if spool, err := defaultSpool(); err == nil {
 		e := up.entry
 		e.Owner = upload.Self()
@@ -298,10 +305,7 @@ func (o *uploadOptions) uploadFile(ctx context.Context, spool *upload.Spool, st 
 		h = rd.Header()
 		rd.Close()
 	}
-	e := upload.Entry{Recording: abs, Target: up.target(h).String(), RemoveLocal: up.cfg.RemoveLocal}
-	if r := up.cfg.Retention; r != nil {
-		e.RetentionMode, e.RetentionDays = r.Mode, r.Days
-	}
+	e := up.entryFor(abs, h)
 	res, err := spool.Upload(ctx, st, e)
 	if err != nil {
 		return upload.Result{Outcome: upload.Failed, Entry: e, Err: err.Error()}

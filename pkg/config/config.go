@@ -84,6 +84,20 @@ func Path() (string, error) {
 	return filepath.Join(dir, "kubectl-rexec", "config.yaml"), nil
 }
 
+// StateDir is ${XDG_STATE_HOME:-~/.local/state}/kubectl-rexec, where the
+// recordings (by default) and the upload spool live.
+func StateDir() (string, error) {
+	dir := os.Getenv("XDG_STATE_HOME")
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", err
+		}
+		dir = filepath.Join(home, ".local", "state")
+	}
+	return filepath.Join(dir, "kubectl-rexec"), nil
+}
+
 // Load reads the config file; a missing file gives the defaults.
 func Load() (*Loaded, error) {
 	p, err := Path()

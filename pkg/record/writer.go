@@ -772,7 +772,7 @@ func (w *Writer) writeStream(s int, t int64, body []byte) {
 	// it took, and the body is taken apart below.
 	// Bulk control bytes (NULs) would make appendText escape an eighth of
 	// the body before giving up; counting them first is much cheaper.
-	if len(body) >= 64 && controls(body) > len(body)/8 && utf8.Valid(body) && controlHeavy(body) {
+	if controlHeavy(body) && utf8.Valid(body) {
 		w.binaryEvent(s, t, body)
 		return
 	}
@@ -784,11 +784,9 @@ func (w *Writer) writeStream(s int, t int64, body []byte) {
 		w.endLine()
 		return
 	}
+	// Not control-heavy (checked above), so appendText stopped at bytes
+	// that are not UTF-8: split the text from them.
 	w.emitted = emitted
-	if utf8.Valid(body) {
-		w.binaryEvent(s, t, body) // valid, so control-heavy
-		return
-	}
 	var runs [maxRuns]run
 	n, ok := splitRuns(body, &runs)
 	if !ok {

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/kubectl-rexec/kubectl-rexec/pkg/config"
 )
 
 // EnvRecordDir names the environment variable that sets the recording
@@ -22,15 +24,11 @@ func RecordDir(flag string) (string, bool, error) {
 	if d := os.Getenv(EnvRecordDir); d != "" {
 		return d, false, nil
 	}
-	state := os.Getenv("XDG_STATE_HOME")
-	if state == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return "", false, fmt.Errorf("find the recording directory: %w (set --record-dir or %s)", err, EnvRecordDir)
-		}
-		state = filepath.Join(home, ".local", "state")
+	state, err := config.StateDir()
+	if err != nil {
+		return "", false, fmt.Errorf("find the recording directory: %w (set --record-dir or %s)", err, EnvRecordDir)
 	}
-	return filepath.Join(state, "kubectl-rexec", "recordings"), true, nil
+	return filepath.Join(state, "recordings"), true, nil
 }
 
 // FileName names a recording so that a plain ls sorts recordings by time:

@@ -33,6 +33,8 @@ var (
 	store      *storage.Store
 	storeErr   error
 	opened     bool
+	// listed holds what Expand's listings found, by URL, for StatFile.
+	listed = map[string]Stat{}
 )
 
 // Configure sets how the object store is reached; the root command calls
@@ -174,6 +176,12 @@ func StatFile(loc string) (Stat, error) {
 	if u.Key == "" || strings.HasSuffix(u.Key, "/") {
 		return Stat{IsDir: true}, nil
 	}
+	mu.Lock()
+	fi, ok := listed[loc]
+	mu.Unlock()
+	if ok {
+		return fi, nil
+	}
 	ctx := context.Background()
 	st, err := Store(ctx)
 	if err != nil {
@@ -244,26 +252,18 @@ func expandRemote(a string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	prefix := u
-	if prefix.Key != "" && !strings.HasSuffix(prefix.Key, "/") {
-		prefix.Key += "/"
-	}
-	objs, err := st.List(ctx, prefix, "")
+	// List folds a live session's segments into one entry, and heads
+	// every object: StatFile answers from what it found.
+	objs, err := st.List(ctx, u, Suffix)
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %s", a, storage.Explain(err))
 	}
-	seen := map[string]bool{}
-	var files []string
-	for _, o := range objs {
-		k := o.URL.Key
-		if i := strings.Index(k, Suffix+".live/"); i >= 0 {
-			k = k[:i+len(Suffix)] // a live session's segment
-		}
-		if !strings.HasSuffix(k, Suffix) || seen[k] {
-			continue
-		}
-		seen[k] = true
-		files = append(files, storage.URL{Bucket: u.Bucket, Key: k}.String())
+	files := make([]string, len(objs))
+	mu.Lock()
+	defer mu.Unlock()
+	for i, o := range objs {
+		files[i] = o.URL.String()
+		listed[files[i]] = Stat{Size: o.Size, ModTime: o.ModTime}
 	}
 	return files, nil
 }

@@ -62,6 +62,10 @@ type PutInput struct {
 	// Retention, if not nil, puts the object under Object Lock retention (the bucket must have
 	// been created with Object Lock).
 	Retention *Retention
+	// SHA256 is the file's SHA-256 (standard base64) when the caller has
+	// already read the file for it: a single PUT then sends it instead of
+	// reading the file once more. The server checks it all the same.
+	SHA256 string
 	// ContentType defaults to "application/zstd" for keys ending in ".zst".
 	ContentType string
 }
@@ -120,9 +124,11 @@ func (s *Store) put(ctx context.Context, in PutInput) (PutResult, error) {
 	ctype := contentType(in.ContentType, in.URL.Key)
 
 	if size < MultipartThreshold || size < PartSize {
-		full, _, err := hashFile(f, size, 0)
-		if err != nil {
-			return PutResult{}, err
+		full := in.SHA256
+		if full == "" {
+			if full, _, err = hashFile(f, size, 0); err != nil {
+				return PutResult{}, err
+			}
 		}
 		return s.putSingle(ctx, in.URL, io.NewSectionReader(f, 0, size), size, full, meta, ctype, lockMode, in.Retention)
 	}

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kubectl-rexec/kubectl-rexec/pkg/config"
 	"github.com/kubectl-rexec/kubectl-rexec/pkg/record"
 	"github.com/kubectl-rexec/kubectl-rexec/pkg/storage"
 )
@@ -94,15 +95,11 @@ type Spool struct {
 
 // DefaultSpoolDir is ${XDG_STATE_HOME:-~/.local/state}/kubectl-rexec/spool.
 func DefaultSpoolDir() (string, error) {
-	state := os.Getenv("XDG_STATE_HOME")
-	if state == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return "", fmt.Errorf("find the upload spool directory: %w", err)
-		}
-		state = filepath.Join(home, ".local", "state")
+	state, err := config.StateDir()
+	if err != nil {
+		return "", fmt.Errorf("find the upload spool directory: %w", err)
 	}
-	return filepath.Join(state, "kubectl-rexec", "spool"), nil
+	return filepath.Join(state, "spool"), nil
 }
 
 func (s *Spool) ensureDir() error {
@@ -626,6 +623,7 @@ func upload(ctx context.Context, store Putter, e Entry) (Result, error) {
 		Path:      e.Recording,
 		Metadata:  md,
 		Retention: retention(e.RetentionMode, e.RetentionDays, time.Now()),
+		SHA256:    sum,
 	})
 	if err != nil {
 		return res, err
