@@ -62,47 +62,175 @@ func appendEscaped(dst, s []byte) []byte {
 // the inside of a JSON string and returns true if s is valid UTF-8 and not
 // control-heavy (see controlHeavy), and false, with dst in any state,
 // otherwise. Checking while escaping saves the writer a pass over the data.
+//
+// It gives up early when the bytes seen so far are far denser in heavy
+// control bytes than the limit allows, so that a stream of NULs costs
+// little before the caller counts them exactly (controlHeavy).
 func appendText(dst, s []byte) ([]byte, bool) {
-	limit := len(s) / 8
 	if len(s) < 64 {
-		limit = len(s) // short writes (keystrokes) are never heavy
+		return appendShort(dst, s)
 	}
-	heavy := 0
-	dst = slices.Grow(dst, len(s)+len(s)/8+8)
-	start, i := 0, 0
-	for i < len(s) {
-		if i+8 <= len(s) {
-			x := binary.LittleEndian.Uint64(s[i:])
-			// The lowest flag is exact (escapeMask), and so is every high
-			// bit: the first byte flagged needs escaping or decoding.
-			m := escapeMask(x) | x&highs
-			if m == 0 {
-				i += 8
-				continue
-			}
-			i += bits.TrailingZeros64(m) >> 3
+	t := textEscaper{limit: len(s) / 8}
+	dst = slices.Grow(dst, len(s)+len(s)/8+blockRoom)
+	t.out, t.n = dst[:cap(dst)], len(dst)
+	i := 0
+	// A block's copies read up to 64 bytes past it, so the last block or
+	// two go through a padded copy.
+	for ; i+128 <= len(s); i += 64 {
+		if !t.block(s, i) {
+			return dst, false
 		}
+	}
+	var pad [192]byte
+	end := copy(pad[:], s[i:])
+	for k := end; k < len(pad); k++ {
+		pad[k] = ' ' // needs no escaping, so flags nothing
+	}
+	for j := 0; j < end; j += 64 {
+		if !t.block(pad[:], j) {
+			return dst, false
+		}
+	}
+	if end%64 != 0 {
+		t.n -= 64 - end%64 // the padding, copied as is
+	}
+	return t.out[:t.n], true
+}
+
+// appendShort is appendText for fewer than 64 bytes (keystrokes, prompts),
+// which are never control-heavy, a byte at a time: the block escaper's
+// set-up would cost more than the bytes.
+func appendShort(dst, s []byte) ([]byte, bool) {
+	start := 0
+	for i := 0; i < len(s); {
 		c := s[i]
 		if c >= utf8.RuneSelf {
-			r, n := utf8.DecodeRune(s[i:])
-			if r == utf8.RuneError && n == 1 {
+			size := runeSize(s[i:])
+			if size == 0 {
 				return dst, false
 			}
-			i += n
+			i += size
 			continue
 		}
-		if e := escapes[c]; e != 0 {
+		if escapes[c] != 0 {
 			dst = appendEscape(append(dst, s[start:i]...), c)
 			start = i + 1
-			if e == 'u' && c != 0x1b && c != 0x7f {
-				if heavy++; heavy > limit {
-					return dst, false
-				}
-			}
 		}
 		i++
 	}
 	return append(dst, s[start:]...), true
+}
+
+// blockRoom is the most output one 64-byte block can need: six bytes per
+// input byte, and the 64 bytes each copy writes.
+const blockRoom = 64*6 + 64
+
+// textEscaper escapes text 64 bytes at a time. A branch-free bitmap of the
+// bytes that need attention (escapes, and the bytes of multi-byte
+// characters) means only those bytes are visited; the block is copied
+// whole, and again after each escape, with fixed-size copies the compiler
+// does inline. Terminal text has one such byte every two dozen (a colour
+// code, CR LF), so the cost per visited byte is what matters.
+type textEscaper struct {
+	out          []byte
+	n            int    // bytes of out written
+	skip         uint64 // bits of the next block that continue a character
+	seen         int    // bytes of input looked at
+	heavy, limit int
+}
+
+func (t *textEscaper) block(src []byte, i int) bool {
+	if len(t.out)-t.n < blockRoom {
+		t.out = slices.Grow(t.out[:t.n], len(src)-i+blockRoom)
+		t.out = t.out[:cap(t.out)]
+	}
+	o := t.out
+	b := (*[64]byte)(src[i : i+64])
+	m := blockMask(b) &^ t.skip
+	t.skip = 0
+	copy64(o[t.n:], b[:])
+	base := t.n - i // where src[x] goes in o: o[x+base]
+	for m != 0 {
+		k := bits.TrailingZeros64(m)
+		m &= m - 1
+		c := src[i+k]
+		if c >= utf8.RuneSelf {
+			size := runeSize(src[i+k:])
+			if size == 0 {
+				return false
+			}
+			if k+size > 64 {
+				t.skip = 1<<(k+size-64) - 1
+			}
+			m &^= 1<<(k+size) - 1 // its continuation bytes (all, past 63)
+			continue
+		}
+		p := i + k + base
+		if e := escapes[c]; e != 'u' {
+			o[p], o[p+1] = '\\', e
+			base++
+		} else {
+			e := o[p : p+6 : p+6]
+			e[0], e[1], e[2], e[3], e[4], e[5] = '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf]
+			base += 5
+			if c != 0x1b && c != 0x7f {
+				t.heavy++
+			}
+		}
+		copy64(o[i+k+1+base:], src[i+k+1:])
+	}
+	t.n = i + 64 + base
+	t.seen += 64
+	return t.heavy <= t.limit && t.heavy <= t.seen/4+64
+}
+
+// copy64 copies 64 bytes in four 16-byte moves, which the compiler does
+// inline; a [64]byte assignment would call memmove.
+func copy64(dst, src []byte) {
+	d, s := (*[64]byte)(dst), (*[64]byte)(src)
+	*(*[16]byte)(d[0:]) = *(*[16]byte)(s[0:])
+	*(*[16]byte)(d[16:]) = *(*[16]byte)(s[16:])
+	*(*[16]byte)(d[32:]) = *(*[16]byte)(s[32:])
+	*(*[16]byte)(d[48:]) = *(*[16]byte)(s[48:])
+}
+
+// blockMask returns a bitmap of the bytes of b that are below 0x20, '"',
+// '\\', 0x7f or 0x80 and up, bit k for b[k].
+func blockMask(b *[64]byte) uint64 {
+	return wordMask(binary.LittleEndian.Uint64(b[0:])) |
+		wordMask(binary.LittleEndian.Uint64(b[8:]))<<8 |
+		wordMask(binary.LittleEndian.Uint64(b[16:]))<<16 |
+		wordMask(binary.LittleEndian.Uint64(b[24:]))<<24 |
+		wordMask(binary.LittleEndian.Uint64(b[32:]))<<32 |
+		wordMask(binary.LittleEndian.Uint64(b[40:]))<<40 |
+		wordMask(binary.LittleEndian.Uint64(b[48:]))<<48 |
+		wordMask(binary.LittleEndian.Uint64(b[56:]))<<56
+}
+
+// wordMask is blockMask for eight bytes. Each test is exact per byte: the
+// sums stay within a byte (seven bits plus at most 0x7f), so no carry
+// reaches a neighbour, unlike escapeMask's.
+func wordMask(x uint64) uint64 {
+	t := x & (0x7f * ones)
+	// The high bit of each byte of ok is set for a byte that needs
+	// nothing: 0x20 and up, and none of '"', '\\', 0x7f.
+	ok := (t + 0x60*ones) & (t ^ '"'*ones + 0x7f*ones) & (t ^ '\\'*ones + 0x7f*ones) & (t ^ 0x7f*ones + 0x7f*ones)
+	f := (^ok | x) & highs
+	return f >> 7 * 0x0102040810204080 >> 56 // the eight flags side by side
+}
+
+// runeSize returns the length of the valid UTF-8 character that starts p
+// (with p[0] >= 0x80), or 0 if there is none. Two-byte characters (Latin,
+// Greek, Cyrillic) are checked inline; the rest by utf8.DecodeRune.
+func runeSize(p []byte) int {
+	if len(p) >= 2 && p[0] >= 0xc2 && p[0] < 0xe0 && p[1]&0xc0 == 0x80 {
+		return 2
+	}
+	r, size := utf8.DecodeRune(p)
+	if r == utf8.RuneError && size == 1 {
+		return 0
+	}
+	return size
 }
 
 func appendEscape(dst []byte, c byte) []byte {

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"math/bits"
 	mrand "math/rand/v2"
 	"strings"
@@ -203,7 +204,8 @@ func TestControlsCountsExactly(t *testing.T) {
 }
 
 // TestAppendTextAgrees: the one-pass encoder gives exactly what validation,
-// controlHeavy and appendEscaped give, on text, binary and edge cases.
+// controlHeavy and appendEscaped give, on text, binary and edge cases,
+// including characters cut by the 64-byte blocks it works in.
 func TestAppendTextAgrees(t *testing.T) {
 	cases := [][]byte{
 		nil, []byte("plain"), []byte("\x1b[32mINFO\x1b[0m naïve → ✓\r\n"),
@@ -212,6 +214,8 @@ func TestAppendTextAgrees(t *testing.T) {
 		[]byte(strings.Repeat("a\x01", 100)), []byte(strings.Repeat("abcdefg\x01", 100)),
 		[]byte(strings.Repeat("abcdefgh\x01", 100)), []byte("\x7f\x7f\"\\\t\b\f"),
 		terminalText(5000), randomBytes(5000),
+		// Dense at the start, light overall: allowed to give up early.
+		append(make([]byte, 200), bytes.Repeat([]byte("x"), 5000)...),
 	}
 	rng := mrand.New(mrand.NewPCG(7, 8))
 	for range 2000 {
@@ -221,14 +225,81 @@ func TestAppendTextAgrees(t *testing.T) {
 		}
 		cases = append(cases, b)
 	}
-	for _, c := range cases {
-		wantOK := utf8.Valid(c) && !controlHeavy(c)
-		got, ok := appendText(nil, c)
-		if ok != wantOK {
-			t.Fatalf("%q: ok %v, want %v", c, ok, wantOK)
+	// Whole characters of every length at every offset of the blocks.
+	pieces := []string{"a", "bcdefgh", "\x1b[0m", "\r\n", "é", "→", "😀", "\"", "\\", "\x01", "\x7f", "\xff", "\xe2\x82"}
+	for range 3000 {
+		var b []byte
+		for n := rng.IntN(700); len(b) < n; {
+			k := rng.IntN(len(pieces))
+			if k >= len(pieces)-2 && rng.IntN(20) > 0 {
+				continue // keep most cases valid
+			}
+			b = append(b, pieces[k]...)
 		}
-		if ok && !bytes.Equal(got, appendEscaped(nil, c)) {
-			t.Fatalf("%q: %q, want %q", c, got, appendEscaped(nil, c))
+		cases = append(cases, b)
+	}
+	for _, c := range cases {
+		checkAppendText(t, c)
+	}
+}
+
+// checkAppendText holds appendText to a byte-at-a-time reference.
+func checkAppendText(t *testing.T, c []byte) {
+	t.Helper()
+	wantOK := utf8.Valid(c) && !controlHeavy(c)
+	prefix := []byte("[0.1,\"o\",\"")
+	got, ok := appendText(append([]byte(nil), prefix...), c)
+	switch {
+	case ok && !wantOK:
+		t.Fatalf("%q: taken as text", c)
+	case !ok && wantOK && !denseStart(c):
+		t.Fatalf("%q: refused as text", c)
+	case ok:
+		if want := append(prefix, naiveEscape(c)...); !bytes.Equal(got, want) {
+			t.Fatalf("%q: %q, want %q", c, got, want)
+		}
+		if !bytes.Equal(got[len(prefix):], appendEscaped(nil, c)) {
+			t.Fatalf("%q: appendEscaped disagrees", c)
 		}
 	}
+}
+
+// denseStart reports whether some 64-byte-aligned start of c is dense
+// enough in heavy control bytes that appendText may give up early.
+func denseStart(c []byte) bool {
+	heavy := 0
+	for i, b := range c {
+		heavy += int(heavyBytes[b])
+		if (i+1)%64 == 0 && heavy > (i+1)/4+64 {
+			return true
+		}
+	}
+	return false
+}
+
+// naiveEscape is the JSON string escaping of docs/FORMAT.md, a byte at a
+// time.
+func naiveEscape(c []byte) []byte {
+	var out []byte
+	for _, b := range c {
+		switch {
+		case b == '"' || b == '\\':
+			out = append(out, '\\', b)
+		case b == '\n':
+			out = append(out, `\n`...)
+		case b == '\r':
+			out = append(out, `\r`...)
+		case b == '\t':
+			out = append(out, `\t`...)
+		case b == '\b':
+			out = append(out, `\b`...)
+		case b == '\f':
+			out = append(out, `\f`...)
+		case b < 0x20 || b == 0x7f:
+			out = append(out, fmt.Sprintf(`\u%04x`, b)...)
+		default:
+			out = append(out, b)
+		}
+	}
+	return out
 }

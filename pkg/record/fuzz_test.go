@@ -159,3 +159,14 @@ func FuzzIndexedReader(f *testing.F) {
 		}
 	})
 }
+
+// FuzzAppendText holds the block escaper to the byte-at-a-time reference
+// on any input.
+func FuzzAppendText(f *testing.F) {
+	f.Add([]byte("\x1b[32mINFO\x1b[0m naïve → ✓\r\n"))
+	f.Add(terminalText(300))
+	f.Add(append(make([]byte, 130), "😀\"\\"...))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		checkAppendText(t, b)
+	})
+}

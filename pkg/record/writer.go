@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"math"
 	"math/bits"
 	"os"
 	"path/filepath"
@@ -171,6 +172,9 @@ type Writer struct {
 	stFrames atomic.Int64
 	stRaw    atomic.Int64
 	stBytes  [3]atomic.Int64
+	// stalled is when (session nanoseconds) a hot-path call last found
+	// the queue full and waited: the stream waited for the recorder.
+	stalled atomic.Int64
 
 	// Everything below belongs to the writer goroutine.
 	enc        frameEncoder // the current frame's: zenc, or raw when behind
@@ -272,6 +276,7 @@ func newWriter(out io.Writer, opts Options, file *os.File) *Writer {
 		sink:   sink{w: out, h: sha256.New()},
 		file:   file,
 	}
+	w.stalled.Store(math.MinInt64 / 2)
 	enc, err := zstd.NewWriter(nil,
 		zstd.WithEncoderLevel(opts.Level),
 		// One goroutine: the recorder must not take more than one core
@@ -449,6 +454,7 @@ func (w *Writer) enqueue(it item) error {
 	}
 	// The queue is full: wait for room (backpressure, nothing is dropped),
 	// unless the writer has failed, in which case it will never make room.
+	w.stalled.Store(it.t)
 	select {
 	case w.q <- it:
 		w.mu.RUnlock()
@@ -598,7 +604,7 @@ func (w *Writer) writeHeader(h *Header) {
 
 func (w *Writer) openFrame(t int64) {
 	w.enc = w.zenc
-	if w.wroteHead && (w.opts.forceRaw || w.behind()) {
+	if w.wroteHead && (w.opts.forceRaw || w.behind(t)) {
 		// Events are queueing faster than compression drains them, and
 		// compression is real work here (text, not a run of NULs, which
 		// zstd shrinks faster than the bytes could be hashed and written):
@@ -620,15 +626,28 @@ func (w *Writer) openFrame(t int64) {
 	w.frameStart = w.emitted
 }
 
-// behind reports whether events queue up faster than compression drains
-// them: RawBacklog events waiting, and at least 1 MiB of text by the last
-// frame's measure (a backlog of keystrokes is nothing to worry about), and
-// compression is real work (the last frame compressed less than 16:1).
-func (w *Writer) behind() bool {
-	n := len(w.q)
-	return w.opts.RawBacklog > 0 && n >= w.opts.RawBacklog &&
-		float64(n)*w.lastEventBytes >= storeBacklogBytes && w.lastRatio < storeBelowRatio
+// behind reports whether events come faster than compression drains them,
+// and compression is real work (the last frame compressed less than 16:1).
+// Either RawBacklog events are waiting, or the stream has waited for a
+// full queue within the last second: on one core the writer may drain the
+// queue before the stream runs again, so the queue alone would miss it.
+// Both only count with at least 1 MiB of text queued or able to queue, by
+// the last frame's measure: a backlog of keystrokes is nothing to worry
+// about.
+func (w *Writer) behind(t int64) bool {
+	if w.opts.RawBacklog <= 0 || w.lastRatio >= storeBelowRatio {
+		return false
+	}
+	if n := len(w.q); n >= w.opts.RawBacklog && float64(n)*w.lastEventBytes >= storeBacklogBytes {
+		return true
+	}
+	return t-w.stalled.Load() < int64(stallMemory) &&
+		float64(w.opts.QueueEvents)*w.lastEventBytes >= storeBacklogBytes
 }
+
+// stallMemory is how long after the stream last waited for a full queue
+// frames are stored rather than compressed.
+const stallMemory = time.Second
 
 // storeBacklogBytes is the backlog, in text, that makes a frame stored.
 const storeBacklogBytes = 1 << 20
@@ -770,12 +789,6 @@ func (w *Writer) writeStream(s int, t int64, body []byte) {
 	// The common case in one pass: valid UTF-8 that is not control-heavy
 	// goes out as text. Otherwise the line is dropped, with the interval
 	// it took, and the body is taken apart below.
-	// Bulk control bytes (NULs) would make appendText escape an eighth of
-	// the body before giving up; counting them first is much cheaper.
-	if controlHeavy(body) && utf8.Valid(body) {
-		w.binaryEvent(s, t, body)
-		return
-	}
 	emitted := w.emitted
 	w.beginLine(t, textCodes[s])
 	if line, ok := appendText(w.line, body); ok {
@@ -784,9 +797,13 @@ func (w *Writer) writeStream(s int, t int64, body []byte) {
 		w.endLine()
 		return
 	}
-	// Not control-heavy (checked above), so appendText stopped at bytes
-	// that are not UTF-8: split the text from them.
 	w.emitted = emitted
+	// appendText stops at bytes that are not UTF-8, and soon after the
+	// start of bulk control bytes (NULs), which go as base64.
+	if controlHeavy(body) && utf8.Valid(body) {
+		w.binaryEvent(s, t, body)
+		return
+	}
 	var runs [maxRuns]run
 	n, ok := splitRuns(body, &runs)
 	if !ok {
