@@ -7,6 +7,7 @@ import (
 	mrand "math/rand/v2"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -157,13 +158,24 @@ func BenchmarkZstdBaselineText(b *testing.B) {
 func BenchmarkAppendText(b *testing.B) {
 	text := terminalText(8 << 20)
 	const chunk = 32 << 10
+	// Writes that end at character boundaries, as the writer hands them
+	// over (it carries a cut character to the next write).
+	var writes [][]byte
+	for off := 0; off+chunk+4 <= len(text); {
+		end := off + chunk
+		for !utf8.RuneStart(text[end]) {
+			end++
+		}
+		writes = append(writes, text[off:end])
+		off = end
+	}
 	var dst []byte
 	b.SetBytes(chunk)
 	b.ReportAllocs()
+	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		off := (i * chunk) % (len(text) - chunk)
 		var ok bool
-		if dst, ok = appendText(dst[:0], text[off:off+chunk]); !ok {
+		if dst, ok = appendText(dst[:0], writes[i%len(writes)]); !ok {
 			b.Fatal("terminal text refused")
 		}
 	}

@@ -40,9 +40,10 @@ type Options struct {
 	// measured about 25% slower for files about 5% smaller.
 	Level zstd.EncoderLevel
 	// RawBacklog: when a data frame opens with at least this many events
-	// queued and the last frame compressed less than 16:1, the frame is
-	// stored uncompressed (raw zstd blocks) so that compression never
-	// slows the stream; the next frame compresses again. Default
+	// queued, or within a second of the stream waiting for a full queue,
+	// and the last frame compressed less than 16:1, the frame is stored
+	// uncompressed (raw zstd blocks) so that compression never slows the
+	// stream; frames compress again once the writer keeps up. Default
 	// QueueEvents/8 (32 events, 1 MiB of 32 KiB writes); negative turns it
 	// off. A session that never outruns the compressor never stores a
 	// frame; one that does gets a larger file instead of a slower stream
