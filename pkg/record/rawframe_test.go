@@ -3,7 +3,9 @@ package record
 import (
 	"bytes"
 	"errors"
+	"io"
 	"testing"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -113,5 +115,47 @@ func TestKeystrokeBacklogStaysCompressed(t *testing.T) {
 	}
 	if st := w.Stats(); st.RawFrames != 0 || st.Frames < 3 {
 		t.Errorf("%d of %d frames stored for a backlog of one-byte writes", st.RawFrames, st.Frames)
+	}
+}
+
+// slowFile takes bytes at a fixed rate, like a slow or network disk.
+type slowFile struct {
+	rate float64 // bytes per second
+	n    int64
+}
+
+func (f *slowFile) Write(p []byte) (int, error) {
+	time.Sleep(time.Duration(float64(len(p)) / f.rate * float64(time.Second)))
+	f.n += int64(len(p))
+	return len(p), nil
+}
+
+// TestStoreOnlyWhenCompressionLimits: text written faster than it can be
+// compressed gets stored frames when the file takes bytes fast, and stays
+// compressed when the file is what cannot keep up: storing would write
+// four times the bytes to the slow disk and slow the stream further.
+func TestStoreOnlyWhenCompressionLimits(t *testing.T) {
+	text := terminalText(16 << 20)
+	run := func(out io.Writer) Stats {
+		w := NewWriter(out, Options{})
+		if err := w.Begin(Header{Term: Term{Cols: 80, Rows: 24}, Rexec: &Meta{SessionID: "rate"}}); err != nil {
+			t.Fatal(err)
+		}
+		for off := 0; off < len(text); off += 32 << 10 {
+			if err := w.Stdout(text[off : off+32<<10]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Close(End{Reason: ReasonExited}); err != nil {
+			t.Fatal(err)
+		}
+		return w.Stats()
+	}
+	if st := run(&countingDiscard{}); st.RawFrames < st.Frames/2 {
+		t.Errorf("fast file: %d of %d frames stored, want most", st.RawFrames, st.Frames)
+	}
+	slow := &slowFile{rate: 20 << 20}
+	if st := run(slow); st.RawFrames > 1 {
+		t.Errorf("slow file: %d of %d frames stored (%d bytes written), want them compressed", st.RawFrames, st.Frames, slow.n)
 	}
 }

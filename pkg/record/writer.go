@@ -205,6 +205,15 @@ type Writer struct {
 	synced     int64   // file bytes handed to writeback
 	// lastEventBytes is the last frame's text per event, to weigh a backlog.
 	lastEventBytes float64
+	// What a frame cost, to tell a compressor that cannot keep up (store
+	// frames) from a file that cannot (keep compressing): the frame's
+	// start, the time the writer waited for events during it, the sink's
+	// writeTime at its start; then the measured rates, bytes per second.
+	frameWall    time.Time
+	frameIdle    time.Duration
+	frameWrite0  time.Duration
+	compressRate float64 // text per second of a compressed frame's own work
+	fileRate     float64 // bytes per second the file took
 	// index collects the checkpoint payloads for the index frame that
 	// precedes the trailer (docs/FORMAT.md, section 3.4).
 	index []byte
@@ -222,13 +231,18 @@ type sink struct {
 	h       hash.Hash
 	hashing bool
 	err     error
+	// writeTime is the time spent in w.Write: how fast the file takes
+	// bytes, which decides whether storing a frame beats compressing it.
+	writeTime time.Duration
 }
 
 func (s *sink) Write(p []byte) (int, error) {
 	if s.err != nil {
 		return 0, s.err
 	}
+	t0 := time.Now()
 	n, err := s.w.Write(p)
+	s.writeTime += time.Since(t0)
 	if err == nil && n < len(p) {
 		err = io.ErrShortWrite
 	}
@@ -505,14 +519,29 @@ func (w *Writer) run() {
 	tick := time.NewTicker(w.opts.FlushEvery)
 	defer tick.Stop()
 	for {
+		// Time spent waiting for events is not the frame's cost; it is
+		// measured only when the queue is empty, so a busy writer pays
+		// nothing for it.
+		var wait time.Time
+		if len(w.q) == 0 {
+			wait = time.Now()
+		}
 		select {
 		case it := <-w.q:
+			w.waited(wait)
 			if w.handle(it) {
 				return
 			}
 		case <-tick.C:
+			w.waited(wait)
 			w.tick()
 		}
+	}
+}
+
+func (w *Writer) waited(since time.Time) {
+	if !since.IsZero() {
+		w.frameIdle += time.Since(since)
 	}
 }
 
@@ -625,6 +654,9 @@ func (w *Writer) openFrame(t int64) {
 	w.frameEvts = 0
 	w.frameT0 = t
 	w.frameStart = w.emitted
+	w.frameWall = time.Now()
+	w.frameIdle = 0
+	w.frameWrite0 = w.sink.writeTime
 }
 
 // behind reports whether events come faster than compression drains them,
@@ -636,7 +668,7 @@ func (w *Writer) openFrame(t int64) {
 // the last frame's measure: a backlog of keystrokes is nothing to worry
 // about.
 func (w *Writer) behind(t int64) bool {
-	if w.opts.RawBacklog <= 0 || w.lastRatio >= storeBelowRatio {
+	if w.opts.RawBacklog <= 0 || w.lastRatio >= storeBelowRatio || w.fileBound() {
 		return false
 	}
 	if n := len(w.q); n >= w.opts.RawBacklog && float64(n)*w.lastEventBytes >= storeBacklogBytes {
@@ -644,6 +676,30 @@ func (w *Writer) behind(t int64) bool {
 	}
 	return t-w.stalled.Load() < int64(stallMemory) &&
 		float64(w.opts.QueueEvents)*w.lastEventBytes >= storeBacklogBytes
+}
+
+// measureFrame takes the rates of the frame just closed: the file's
+// (bytes per second of writing), and for a compressed frame the
+// compressor's (text per second of the frame's time, less waiting for
+// events and writing).
+func (w *Writer) measureFrame() {
+	wall := time.Since(w.frameWall)
+	write := w.sink.writeTime - w.frameWrite0
+	if z := w.sink.n - w.frameOff; write > 0 && z > 0 {
+		w.fileRate = float64(z) / write.Seconds()
+	}
+	work := wall - w.frameIdle - write
+	if w.enc == frameEncoder(w.zenc) && work > 0 && w.frameText > 0 {
+		w.compressRate = float64(w.frameText) / work.Seconds()
+	}
+}
+
+// fileBound reports whether the file, not the compressor, is what cannot
+// keep up (a slow or network disk): it takes bytes more slowly than the
+// compressor takes text, so storing frames, which writes four to five
+// times the bytes of a compressed one, would slow the stream further.
+func (w *Writer) fileBound() bool {
+	return w.fileRate > 0 && w.compressRate > 0 && w.fileRate < w.compressRate
 }
 
 // stallMemory is how long after the stream last waited for a full queue
@@ -667,6 +723,7 @@ func (w *Writer) closeFrame() {
 	if z := w.sink.n - w.frameOff; w.enc == frameEncoder(w.zenc) && z > 0 {
 		w.lastRatio = float64(w.frameText) / float64(z)
 	}
+	w.measureFrame()
 	if w.frameEvts > 0 {
 		w.lastEventBytes = float64(w.frameText) / float64(w.frameEvts)
 	}
@@ -707,7 +764,9 @@ func (w *Writer) writeback() {
 	if w.file == nil || w.sink.n-w.synced < every {
 		return
 	}
+	t0 := time.Now()
 	startWriteback(w.file, w.synced, w.sink.n-w.synced)
+	w.sink.writeTime += time.Since(t0) // it blocks when the disk queue is full
 	w.synced = w.sink.n
 }
 
