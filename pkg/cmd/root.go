@@ -6,7 +6,9 @@ package cmd
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"os"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -58,7 +60,9 @@ func Execute() {
 	// contextual logger="UnhandledError" suffix kubectl does not print.
 	klog.EnableContextualLogging(false)
 	streams := genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}
+	stop := startProfile(os.Getenv("KUBECTL_REXEC_CPUPROFILE"))
 	err := NewRootCmd(streams).Execute()
+	stop()
 	if err == nil {
 		return
 	}
@@ -80,4 +84,25 @@ func exitBySignal(ie *session.InterruptedError) {
 		signalResetAndRaise(sig)
 	}
 	os.Exit(1)
+}
+
+// startProfile writes a CPU profile of the whole run to path, when set: how
+// docs/BENCHMARKS.md finds where a real session's client time goes. It
+// returns the function that ends the profile.
+func startProfile(path string) func() {
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err == nil {
+		err = pprof.StartCPUProfile(f)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "warning: KUBECTL_REXEC_CPUPROFILE: %v\n", err)
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}
 }

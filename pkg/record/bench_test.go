@@ -174,8 +174,8 @@ func BenchmarkAppendText(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		var ok bool
-		if dst, ok = appendText(dst[:0], writes[i%len(writes)]); !ok {
+		var v textVerdict
+		if dst, v = appendText(dst[:0], writes[i%len(writes)]); v != isText {
 			b.Fatal("terminal text refused")
 		}
 	}

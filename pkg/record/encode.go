@@ -59,14 +59,14 @@ func appendEscaped(dst, s []byte) []byte {
 }
 
 // appendText is appendEscaped for bytes not yet checked: it appends s as
-// the inside of a JSON string and returns true if s is valid UTF-8 and not
-// control-heavy (see controlHeavy), and false, with dst in any state,
-// otherwise. Checking while escaping saves the writer a pass over the data.
-//
-// It gives up early when the bytes seen so far are far denser in heavy
-// control bytes than the limit allows, so that a stream of NULs costs
-// little before the caller counts them exactly (controlHeavy).
-func appendText(dst, s []byte) ([]byte, bool) {
+// the inside of a JSON string and returns isText if s is valid UTF-8 and
+// not control-heavy (see controlHeavy). Otherwise, with dst in any state, it
+// returns notUTF8 at the first byte that is not UTF-8, or tooHeavy when
+// the bytes seen so far are far denser in heavy control bytes than the
+// limit allows, so that a stream of NULs costs little before the caller
+// counts them exactly (controlHeavy). Checking while escaping saves the
+// writer a pass over the data.
+func appendText(dst, s []byte) ([]byte, textVerdict) {
 	if len(s) < 64 {
 		return appendShort(dst, s)
 	}
@@ -77,8 +77,8 @@ func appendText(dst, s []byte) ([]byte, bool) {
 	// A block's copies read up to 64 bytes past it, so the last block or
 	// two go through a padded copy.
 	for ; i+128 <= len(s); i += 64 {
-		if !t.block(s, i) {
-			return dst, false
+		if v := t.block(s, i); v != isText {
+			return dst, v
 		}
 	}
 	var pad [192]byte
@@ -87,27 +87,36 @@ func appendText(dst, s []byte) ([]byte, bool) {
 		pad[k] = ' ' // needs no escaping, so flags nothing
 	}
 	for j := 0; j < end; j += 64 {
-		if !t.block(pad[:], j) {
-			return dst, false
+		if v := t.block(pad[:], j); v != isText {
+			return dst, v
 		}
 	}
 	if end%64 != 0 {
 		t.n -= 64 - end%64 // the padding, copied as is
 	}
-	return t.out[:t.n], true
+	return t.out[:t.n], isText
 }
+
+// textVerdict is what appendText found.
+type textVerdict uint8
+
+const (
+	isText   textVerdict = iota
+	notUTF8              // a byte that is not UTF-8
+	tooHeavy             // control-heavy, or looks it so far
+)
 
 // appendShort is appendText for fewer than 64 bytes (keystrokes, prompts),
 // which are never control-heavy, a byte at a time: the block escaper's
 // set-up would cost more than the bytes.
-func appendShort(dst, s []byte) ([]byte, bool) {
+func appendShort(dst, s []byte) ([]byte, textVerdict) {
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c >= utf8.RuneSelf {
 			size := runeSize(s[i:])
 			if size == 0 {
-				return dst, false
+				return dst, notUTF8
 			}
 			i += size
 			continue
@@ -118,7 +127,7 @@ func appendShort(dst, s []byte) ([]byte, bool) {
 		}
 		i++
 	}
-	return append(dst, s[start:]...), true
+	return append(dst, s[start:]...), isText
 }
 
 // blockRoom is the most output one 64-byte block can need: six bytes per
@@ -139,7 +148,7 @@ type textEscaper struct {
 	heavy, limit int
 }
 
-func (t *textEscaper) block(src []byte, i int) bool {
+func (t *textEscaper) block(src []byte, i int) textVerdict {
 	if len(t.out)-t.n < blockRoom {
 		t.out = slices.Grow(t.out[:t.n], len(src)-i+blockRoom)
 		t.out = t.out[:cap(t.out)]
@@ -157,7 +166,7 @@ func (t *textEscaper) block(src []byte, i int) bool {
 		if c >= utf8.RuneSelf {
 			size := runeSize(src[i+k:])
 			if size == 0 {
-				return false
+				return notUTF8
 			}
 			if k+size > 64 {
 				t.skip = 1<<(k+size-64) - 1
@@ -181,7 +190,10 @@ func (t *textEscaper) block(src []byte, i int) bool {
 	}
 	t.n = i + 64 + base
 	t.seen += 64
-	return t.heavy <= t.limit && t.heavy <= t.seen/4+64
+	if t.heavy > t.limit || t.heavy > t.seen/4+64 {
+		return tooHeavy
+	}
+	return isText
 }
 
 // copy64 copies 64 bytes in four 16-byte moves, which the compiler does

@@ -176,27 +176,8 @@ func TestParseEvent(t *testing.T) {
 	}
 }
 
-// TestControlsCountsExactly: the eight-at-a-time count of bytes below 0x20
-// equals the plain count for every byte value in every position.
-func TestControlsCountsExactly(t *testing.T) {
-	for c := 0; c < 256; c++ {
-		for pos := 0; pos < 11; pos++ {
-			p := make([]byte, 11)
-			for i := range p {
-				p[i] = byte(0x20 + (i*37+c)%0xdf) // not a control
-			}
-			p[pos] = byte(c)
-			want := 0
-			for _, b := range p {
-				if b < 0x20 {
-					want++
-				}
-			}
-			if got := controls(p); got != want {
-				t.Fatalf("byte %#x at %d: %d, want %d", c, pos, got, want)
-			}
-		}
-	}
+// TestControlHeavy: NULs are heavy, colour codes and line ends are not.
+func TestControlHeavy(t *testing.T) {
 	zeros := make([]byte, 1000)
 	if !controlHeavy(zeros) || controlHeavy([]byte(strings.Repeat("\x1b[0mword\r\n", 20))) {
 		t.Error("controlHeavy misjudges NULs or colour codes")
@@ -248,12 +229,17 @@ func checkAppendText(t *testing.T, c []byte) {
 	t.Helper()
 	wantOK := utf8.Valid(c) && !controlHeavy(c)
 	prefix := []byte("[0.1,\"o\",\"")
-	got, ok := appendText(append([]byte(nil), prefix...), c)
+	got, v := appendText(append([]byte(nil), prefix...), c)
+	ok := v == isText
 	switch {
 	case ok && !wantOK:
 		t.Fatalf("%q: taken as text", c)
 	case !ok && wantOK && !denseStart(c):
 		t.Fatalf("%q: refused as text", c)
+	case v == notUTF8 && utf8.Valid(c):
+		t.Fatalf("%q: valid UTF-8 said not to be", c)
+	case v == tooHeavy && !controlHeavy(c) && !denseStart(c):
+		t.Fatalf("%q: said heavy", c)
 	case ok:
 		if want := append(prefix, naiveEscape(c)...); !bytes.Equal(got, want) {
 			t.Fatalf("%q: %q, want %q", c, got, want)

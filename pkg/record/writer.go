@@ -4,7 +4,6 @@ import (
 	"crypto"
 	"crypto/ed25519"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -12,7 +11,6 @@ import (
 	"hash"
 	"io"
 	"math"
-	"math/bits"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -851,16 +849,17 @@ func (w *Writer) writeStream(s int, t int64, body []byte) {
 	// it took, and the body is taken apart below.
 	emitted := w.emitted
 	w.beginLine(t, textCodes[s])
-	if line, ok := appendText(w.line, body); ok {
+	line, v := appendText(w.line, body)
+	if v == isText {
 		w.line = line
 		w.countBytes(s, len(body))
 		w.endLine()
 		return
 	}
 	w.emitted = emitted
-	// appendText stops at bytes that are not UTF-8, and soon after the
-	// start of bulk control bytes (NULs), which go as base64.
-	if controlHeavy(body) && utf8.Valid(body) {
+	// Bulk control bytes (NULs) go as base64; text around bytes that are
+	// not UTF-8 is split from them below.
+	if v == tooHeavy && controlHeavy(body) && utf8.Valid(body) {
 		w.binaryEvent(s, t, body)
 		return
 	}
@@ -888,20 +887,20 @@ func controlHeavy(p []byte) bool {
 	if len(p) < 64 {
 		return false
 	}
-	// Heavy bytes are a subset of the bytes below 0x20, which are counted
-	// eight at a time first: in terminal text they are too few to matter
-	// (a colour code per word, CR LF per line) and the exact count, one
-	// byte at a time, is skipped.
+	// Counted exactly, 64 bytes between checks, so that a stream of NULs
+	// is known after an eighth of it. Terminal text rarely gets here:
+	// appendText takes it first.
 	limit := len(p) / 8
-	if controls(p) <= limit {
-		return false
-	}
 	heavy := 0
-	for len(p) >= 8 {
-		q := p[:8:8]
-		heavy += int(heavyBytes[q[0]]) + int(heavyBytes[q[1]]) + int(heavyBytes[q[2]]) + int(heavyBytes[q[3]]) +
-			int(heavyBytes[q[4]]) + int(heavyBytes[q[5]]) + int(heavyBytes[q[6]]) + int(heavyBytes[q[7]])
-		p = p[8:]
+	for len(p) >= 64 {
+		for _, q := range [8][]byte{p[0:8:8], p[8:16:16], p[16:24:24], p[24:32:32], p[32:40:40], p[40:48:48], p[48:56:56], p[56:64:64]} {
+			heavy += int(heavyBytes[q[0]]) + int(heavyBytes[q[1]]) + int(heavyBytes[q[2]]) + int(heavyBytes[q[3]]) +
+				int(heavyBytes[q[4]]) + int(heavyBytes[q[5]]) + int(heavyBytes[q[6]]) + int(heavyBytes[q[7]])
+		}
+		if heavy > limit {
+			return true
+		}
+		p = p[64:]
 	}
 	for _, c := range p {
 		heavy += int(heavyBytes[c])
@@ -919,24 +918,6 @@ var heavyBytes = func() (t [256]uint8) {
 	t['\n'], t['\r'], t['\t'], t['\b'], t['\f'], t[0x1b] = 0, 0, 0, 0, 0, 0
 	return t
 }()
-
-// controls counts the bytes of p below 0x20.
-func controls(p []byte) int {
-	n, i := 0, 0
-	for ; i+8 <= len(p); i += 8 {
-		x := binary.LittleEndian.Uint64(p[i:])
-		// Per byte, (x&0x7f)+0x60 sets the high bit exactly when the low
-		// seven bits are 0x20 or more, with no carry into the next byte;
-		// or-ing x adds the bytes of 0x80 and up.
-		n += bits.OnesCount64(^((x&(0x7f*ones) + 0x60*ones) | x) & highs)
-	}
-	for ; i < len(p); i++ {
-		if p[i] < 0x20 {
-			n++
-		}
-	}
-	return n
-}
 
 func (w *Writer) textEvent(s int, t int64, p []byte) {
 	w.beginLine(t, textCodes[s])
