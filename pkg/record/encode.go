@@ -287,11 +287,26 @@ func appendBase64(dst, src []byte) []byte {
 	dst = slices.Grow(dst, n)
 	out := dst[len(dst) : len(dst)+n]
 	i, j := 0, 0
+	// 24 bytes a round: runs of NULs (/dev/zero, tar padding, sparse
+	// files) become runs of 'A' without the table.
+	for ; i+32 <= len(src); i, j = i+24, j+32 {
+		if binary.LittleEndian.Uint64(src[i:])|binary.LittleEndian.Uint64(src[i+8:])|binary.LittleEndian.Uint64(src[i+16:]) == 0 {
+			const a8 = 0x4141414141414141 // "AAAAAAAA"
+			o := out[j : j+32 : j+32]
+			binary.LittleEndian.PutUint64(o[0:], a8)
+			binary.LittleEndian.PutUint64(o[8:], a8)
+			binary.LittleEndian.PutUint64(o[16:], a8)
+			binary.LittleEndian.PutUint64(o[24:], a8)
+			continue
+		}
+		o, in := out[j:j+32:j+32], src[i:i+32:i+32]
+		base64Six(o[0:], in[0:])
+		base64Six(o[8:], in[6:])
+		base64Six(o[16:], in[12:])
+		base64Six(o[24:], in[18:])
+	}
 	for ; i+8 <= len(src); i, j = i+6, j+8 {
-		v := binary.BigEndian.Uint64(src[i:])
-		binary.LittleEndian.PutUint64(out[j:],
-			uint64(b64pairs[v>>52&0xfff])|uint64(b64pairs[v>>40&0xfff])<<16|
-				uint64(b64pairs[v>>28&0xfff])<<32|uint64(b64pairs[v>>16&0xfff])<<48)
+		base64Six(out[j:], src[i:])
 	}
 	for ; i+3 <= len(src); i, j = i+3, j+4 {
 		v := uint(src[i])<<16 | uint(src[i+1])<<8 | uint(src[i+2])
@@ -307,6 +322,15 @@ func appendBase64(dst, src []byte) []byte {
 		out[j], out[j+1], out[j+2], out[j+3] = byte(p), byte(p>>8), byte(b64pairs[(v&63)<<6]), '='
 	}
 	return dst[:len(dst)+n]
+}
+
+// base64Six encodes the first six bytes of src (reading eight) as eight
+// characters.
+func base64Six(out, src []byte) {
+	v := binary.BigEndian.Uint64(src)
+	binary.LittleEndian.PutUint64(out,
+		uint64(b64pairs[v>>52&0xfff])|uint64(b64pairs[v>>40&0xfff])<<16|
+			uint64(b64pairs[v>>28&0xfff])<<32|uint64(b64pairs[v>>16&0xfff])<<48)
 }
 
 // roundMicros rounds nanoseconds to the nearest microsecond, halves away

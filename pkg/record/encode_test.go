@@ -84,10 +84,21 @@ func TestEscapeMaskFirstFlagIsExact(t *testing.T) {
 
 func TestBase64MatchesStdlib(t *testing.T) {
 	rng := mrand.New(mrand.NewPCG(3, 4))
-	for n := 0; n < 200; n++ {
-		b := make([]byte, n)
-		for i := range b {
-			b[i] = byte(rng.Uint32())
+	for n := 0; n < 600; n++ {
+		// Random bytes, NULs, and random bytes with runs of NULs (the
+		// zero-run fast path) at every length.
+		b := make([]byte, n%200)
+		switch n / 200 {
+		case 0:
+			for i := range b {
+				b[i] = byte(rng.Uint32())
+			}
+		case 2:
+			for i := range b {
+				if rng.IntN(40) == 0 {
+					b[i] = byte(rng.Uint32())
+				}
+			}
 		}
 		if got, want := appendBase64([]byte("p"), b), base64.StdEncoding.AppendEncode([]byte("p"), b); !bytes.Equal(got, want) {
 			t.Fatalf("base64 of %x = %s, want %s", b, got, want)
