@@ -26,7 +26,7 @@ const (
 	// maxHeaderLine bounds the header line, which is a few KiB.
 	maxHeaderLine = 1 << 20
 	// maxWindow is the largest zstd window the reader accepts. Ours is
-	// 2 MiB; the zstd command line tool uses at most 8 MiB below level 20.
+	// 1 MiB; the zstd command line tool uses at most 8 MiB below level 20.
 	maxWindow = 64 << 20
 )
 

@@ -28,7 +28,7 @@ const chainSeed = "kubectl-rexec recording chain v1"
 
 // Options tunes a Writer. The zero value gives the documented defaults.
 type Options struct {
-	QueueEvents int           // events queued before the hot path blocks; default 256 (8 MiB of 32 KiB writes)
+	QueueEvents int           // events queued before the hot path blocks; default 128 (4 MiB of 32 KiB writes)
 	FrameBytes  int           // close a data frame at this many uncompressed bytes; default 1 MiB
 	FrameSpan   time.Duration // close a data frame after this much session time; default 5m
 	FlushEvery  time.Duration // flush pending data to the file this often; default 1s
@@ -42,8 +42,8 @@ type Options struct {
 	// and the last frame compressed less than 16:1, the frame is stored
 	// uncompressed (raw zstd blocks) so that compression never slows the
 	// stream; frames compress again once the writer keeps up. Default
-	// QueueEvents/8 (32 events, 1 MiB of 32 KiB writes); negative turns it
-	// off. A session that never outruns the compressor never stores a
+	// QueueEvents/8 (16 events; a backlog must also hold 1 MiB of text,
+	// so 32 events of 32 KiB writes); negative turns it off. A session that never outruns the compressor never stores a
 	// frame; one that does gets a larger file instead of a slower stream
 	// (docs/BENCHMARKS.md).
 	RawBacklog int
@@ -58,7 +58,7 @@ type Options struct {
 
 func (o Options) withDefaults() Options {
 	if o.QueueEvents <= 0 {
-		o.QueueEvents = 256
+		o.QueueEvents = 128
 	}
 	if o.FrameBytes <= 0 {
 		o.FrameBytes = 1 << 20
@@ -91,7 +91,7 @@ const (
 	maxChunk = 256 << 10
 	// windowSize is the zstd window: frames hold about FrameBytes, so a
 	// larger window would only make readers allocate more.
-	windowSize = 2 << 20
+	windowSize = 1 << 20
 )
 
 type kind uint8
