@@ -498,8 +498,9 @@ func TestOpenPinsVersion(t *testing.T) {
 func TestLiveSegments(t *testing.T) {
 	_, st := setup(t, "rec")
 	ctx := ctxT(t)
-	BlockSize = 64 << 10 // so that blocks span segments
-	t.Cleanup(func() { BlockSize = 1 << 20 })
+	old := BlockSize
+	BlockSize = 16 << 10 // so that blocks span segments
+	t.Cleanup(func() { BlockSize = old })
 	u := URL{Bucket: "rec", Key: "sessions/live.cast.zst"}
 	var all []byte
 	put := func(n, size int) []byte {
