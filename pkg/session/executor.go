@@ -192,7 +192,10 @@ func (s *live) begin(protocol string) {
 			s.recordingFailed(err)
 			return
 		}
-		if protocol != "" && s.onBegin != nil {
+		// A refused attempt (no protocol) is recorded and uploaded too:
+		// who tried to exec where, and what the server said, is part of
+		// the record compliance keeps.
+		if s.onBegin != nil {
 			s.onBegin(s.header)
 		}
 	})

@@ -117,6 +117,36 @@ func TestUploadAfterSession(t *testing.T) {
 	}
 }
 
+// TestRefusedAttemptIsUploaded: a session the server refuses (both
+// upgrades) still leaves a recording with the server's answer, and it is
+// uploaded like any other: a denied attempt belongs in the record.
+func TestRefusedAttemptIsUploaded(t *testing.T) {
+	_, kc := cluster(t, testserver.Options{RejectWebSocket: true, RejectSPDY: true})
+	srv := tests3.Start(t)
+	srv.CreateBucket(t, "audit", false)
+	env := s3Env(t, srv, "  url: s3://audit/rexec\n  pathStyle: true\n")
+
+	r := rexec(t, kc, env, "", "demo", "--", "true")
+	if r.code != 1 || r.recording == "" {
+		t.Fatalf("exit %d, recording %q: %s", r.code, r.recording, r.stderr)
+	}
+	m := uploadedLine.FindStringSubmatch(r.stderr)
+	if m == nil {
+		t.Fatalf("no upload line in stderr %q", r.stderr)
+	}
+	local, err := os.ReadFile(r.recording)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(getObject(t, srv, m[1]), local) {
+		t.Error("the object differs from the local recording")
+	}
+	info := runCLI(t, env, "info", m[1])
+	if info.code != 0 || !strings.Contains(info.stdout, "connection lost") || !strings.Contains(info.stdout, "Message:") {
+		t.Errorf("info %s: exit %d, stdout %q", m[1], info.code, info.stdout)
+	}
+}
+
 // TestUploadSpoolsWhenTheStoreIsDown: with the store down the session ends
 // as usual, says in one line that the upload is queued, and `upload
 // --pending` delivers it once the store is back.
