@@ -26,7 +26,7 @@ vet:
 # internal/tests3 builds it too when it is missing, this just does it before the tests start).
 VERSITYGW     = versitygw
 VERSITYGW_VER = v1.8.0
-S3_BIN_DIR    = $${XDG_CACHE_HOME:-$$HOME/.cache}/kubectl-rexec-s3/bin
+S3_BIN_DIR    = $${XDG_CACHE_HOME:-$$HOME/.cache}/kubectl-rexec-s3/$(VERSITYGW_VER)/bin
 s3-build:
 	@test -x "$(S3_BIN_DIR)/$(VERSITYGW)" || (echo "building versitygw $(VERSITYGW_VER) (once, ~3 min)"; \
 		GOBIN="$(S3_BIN_DIR)" GOFLAGS=-mod=mod $(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VER))

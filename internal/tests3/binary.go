@@ -16,7 +16,7 @@ const Version = "v1.8.0"
 const module = "github.com/versity/versitygw/cmd/versitygw"
 
 // Binary returns the path of the versitygw executable: $REXEC_VERSITYGW if set, otherwise
-// ${XDG_CACHE_HOME:-~/.cache}/kubectl-rexec-s3/bin/versitygw, built with
+// ${XDG_CACHE_HOME:-~/.cache}/kubectl-rexec-s3/VERSION/bin/versitygw, built with
 // `go install github.com/versity/versitygw/cmd/versitygw@v1.8.0` if it is not there yet (about
 // three minutes cold). The build holds a file lock, so that test packages running in parallel
 // build it once. It fails the test if there is no binary and it cannot be built; it never skips.
@@ -79,7 +79,7 @@ func cacheDir() (string, error) {
 		}
 		base = filepath.Join(home, ".cache")
 	}
-	return filepath.Join(base, "kubectl-rexec-s3"), nil
+	return filepath.Join(base, "kubectl-rexec-s3", Version), nil // a new version builds anew
 }
 
 func isFile(p string) bool {
