@@ -30,32 +30,12 @@ var escapes = func() (t [256]byte) {
 	return t
 }()
 
-// appendEscaped appends s, which must be valid UTF-8, as the inside of a JSON
-// string. It looks at eight bytes at a time for anything to escape and
-// copies the runs in between in one go, which is what makes terminal text
-// (runs of a few dozen bytes between an ESC and a newline) cheap.
+// appendEscaped appends s as the inside of a JSON string, however many
+// control bytes it holds. s should be valid UTF-8; bytes that are not are
+// copied as they are.
 func appendEscaped(dst, s []byte) []byte {
-	dst = slices.Grow(dst, len(s)+len(s)/8+8)
-	start, i := 0, 0
-	for i+8 <= len(s) {
-		m := escapeMask(binary.LittleEndian.Uint64(s[i:]))
-		if m == 0 {
-			i += 8
-			continue
-		}
-		// The lowest flagged byte is always one to escape (see
-		// escapeMask); the bytes after it are looked at again.
-		j := i + bits.TrailingZeros64(m)>>3
-		dst = appendEscape(append(dst, s[start:j]...), s[j])
-		start, i = j+1, j+1
-	}
-	for ; i < len(s); i++ {
-		if escapes[s[i]] != 0 {
-			dst = appendEscape(append(dst, s[start:i]...), s[i])
-			start = i + 1
-		}
-	}
-	return append(dst, s[start:]...)
+	out, _ := escapeText(dst, s, false)
+	return out
 }
 
 // appendText is appendEscaped for bytes not yet checked: it appends s as
@@ -66,11 +46,15 @@ func appendEscaped(dst, s []byte) []byte {
 // limit allows, so that a stream of NULs costs little before the caller
 // counts them exactly (controlHeavy). Checking while escaping saves the
 // writer a pass over the data.
-func appendText(dst, s []byte) ([]byte, textVerdict) {
+func appendText(dst, s []byte) ([]byte, textVerdict) { return escapeText(dst, s, true) }
+
+// escapeText is appendText when checked, and appendEscaped when not: then it
+// neither validates nor gives up.
+func escapeText(dst, s []byte, checked bool) ([]byte, textVerdict) {
 	if len(s) < 64 {
-		return appendShort(dst, s)
+		return appendShort(dst, s, checked)
 	}
-	t := textEscaper{limit: len(s) / 8}
+	t := textEscaper{checked: checked, limit: len(s) / 8}
 	dst = slices.Grow(dst, len(s)+len(s)/8+blockRoom)
 	t.out, t.n = dst[:cap(dst)], len(dst)
 	i := 0
@@ -106,17 +90,20 @@ const (
 	tooHeavy             // control-heavy, or looks it so far
 )
 
-// appendShort is appendText for fewer than 64 bytes (keystrokes, prompts),
+// appendShort is escapeText for fewer than 64 bytes (keystrokes, prompts),
 // which are never control-heavy, a byte at a time: the block escaper's
 // set-up would cost more than the bytes.
-func appendShort(dst, s []byte) ([]byte, textVerdict) {
+func appendShort(dst, s []byte, checked bool) ([]byte, textVerdict) {
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c >= utf8.RuneSelf {
 			size := runeSize(s[i:])
 			if size == 0 {
-				return dst, notUTF8
+				if checked {
+					return dst, notUTF8
+				}
+				size = 1
 			}
 			i += size
 			continue
@@ -146,6 +133,7 @@ type textEscaper struct {
 	skip         uint64 // bits of the next block that continue a character
 	seen         int    // bytes of input looked at
 	heavy, limit int
+	checked      bool // validate, and give up when control-heavy (appendText)
 }
 
 func (t *textEscaper) block(src []byte, i int) textVerdict {
@@ -166,7 +154,10 @@ func (t *textEscaper) block(src []byte, i int) textVerdict {
 		if c >= utf8.RuneSelf {
 			size := runeSize(src[i+k:])
 			if size == 0 {
-				return notUTF8
+				if t.checked {
+					return notUTF8
+				}
+				size = 1
 			}
 			if k+size > 64 {
 				t.skip = 1<<(k+size-64) - 1
@@ -190,7 +181,7 @@ func (t *textEscaper) block(src []byte, i int) textVerdict {
 	}
 	t.n = i + 64 + base
 	t.seen += 64
-	if t.heavy > t.limit || t.heavy > t.seen/4+64 {
+	if t.checked && (t.heavy > t.limit || t.heavy > t.seen/4+64) {
 		return tooHeavy
 	}
 	return isText
@@ -221,7 +212,7 @@ func blockMask(b *[64]byte) uint64 {
 
 // wordMask is blockMask for eight bytes. Each test is exact per byte: the
 // sums stay within a byte (seven bits plus at most 0x7f), so no carry
-// reaches a neighbour, unlike escapeMask's.
+// reaches a neighbour.
 func wordMask(x uint64) uint64 {
 	t := x & (0x7f * ones)
 	// The high bit of each byte of ok is set for a byte that needs
@@ -256,17 +247,6 @@ const (
 	ones  = 0x0101010101010101
 	highs = 0x8080808080808080
 )
-
-// escapeMask flags (in the high bit of each byte, little-endian) the bytes
-// of x that are below 0x20, '"', '\\' or 0x7f. A borrow in the subtractions
-// can also flag a byte after a flagged one, never one before it, so the
-// lowest flag is exact.
-func escapeMask(x uint64) uint64 {
-	q := x ^ ('"' * ones)
-	b := x ^ ('\\' * ones)
-	d := x ^ (0x7f * ones)
-	return ((x-0x20*ones)&^x | (q-ones)&^q | (b-ones)&^b | (d-ones)&^d) & highs
-}
 
 // b64pairs maps 12 bits to their two base64 characters (RFC 4648 standard
 // alphabet), first character in the low byte.

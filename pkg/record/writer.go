@@ -43,9 +43,10 @@ type Options struct {
 	// uncompressed (raw zstd blocks) so that compression never slows the
 	// stream; frames compress again once the writer keeps up. Default
 	// QueueEvents/8 (16 events; a backlog must also hold 1 MiB of text,
-	// so 32 events of 32 KiB writes); negative turns it off. A session that never outruns the compressor never stores a
-	// frame; one that does gets a larger file instead of a slower stream
-	// (docs/BENCHMARKS.md).
+	// so 32 events of 32 KiB writes); negative turns it off. A session
+	// that never outruns the compressor never stores a frame; one that
+	// does gets a larger file instead of a slower stream, unless the file
+	// is what cannot keep up (docs/BENCHMARKS.md).
 	RawBacklog int
 	Now        func() time.Time // clock; default time.Now (tests inject one)
 	// Signer, when set, signs the trailer (docs/FORMAT.md, section 3.3):
@@ -892,20 +893,17 @@ func controlHeavy(p []byte) bool {
 	// appendText takes it first.
 	limit := len(p) / 8
 	heavy := 0
-	for len(p) >= 64 {
-		for _, q := range [8][]byte{p[0:8:8], p[8:16:16], p[16:24:24], p[24:32:32], p[32:40:40], p[40:48:48], p[48:56:56], p[56:64:64]} {
-			heavy += int(heavyBytes[q[0]]) + int(heavyBytes[q[1]]) + int(heavyBytes[q[2]]) + int(heavyBytes[q[3]]) +
-				int(heavyBytes[q[4]]) + int(heavyBytes[q[5]]) + int(heavyBytes[q[6]]) + int(heavyBytes[q[7]])
+	for len(p) > 0 {
+		n := min(len(p), 64)
+		for _, c := range p[:n] {
+			heavy += int(heavyBytes[c])
 		}
 		if heavy > limit {
 			return true
 		}
-		p = p[64:]
+		p = p[n:]
 	}
-	for _, c := range p {
-		heavy += int(heavyBytes[c])
-	}
-	return heavy > limit
+	return false
 }
 
 // heavyBytes marks the bytes that JSON escapes as six bytes (\u0000) but

@@ -46,6 +46,25 @@ func getObject(t *testing.T, srv *tests3.Server, url string) []byte {
 	return b
 }
 
+// uploaded returns the URL the session r said it uploaded to and the local
+// recording, failing unless the object there is that recording byte for
+// byte.
+func uploaded(t *testing.T, srv *tests3.Server, r run) (string, []byte) {
+	t.Helper()
+	m := uploadedLine.FindStringSubmatch(r.stderr)
+	if m == nil {
+		t.Fatalf("no upload line in stderr %q", r.stderr)
+	}
+	local, err := os.ReadFile(r.recording)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(getObject(t, srv, m[1]), local) {
+		t.Errorf("the object at %s differs from the local recording", m[1])
+	}
+	return m[1], local
+}
+
 // TestUploadAfterSession: a session's recording lands in the store under
 // PREFIX/YYYY/MM/DD/<cluster>/<namespace>/<pod>/<session id>.cast.zst with
 // Object Lock, byte for byte the local file, and every reading command
@@ -60,23 +79,12 @@ func TestUploadAfterSession(t *testing.T) {
 	if r.code != 3 {
 		t.Fatalf("exit %d, want 3: %s", r.code, r.stderr)
 	}
-	m := uploadedLine.FindStringSubmatch(r.stderr)
-	if m == nil {
-		t.Fatalf("no upload line in stderr %q", r.stderr)
-	}
-	url := m[1]
+	url, local := uploaded(t, srv, r)
 	h := checkRecording(t, r, "", 3)
 	day := h.Rexec.Start.UTC().Format("2006/01/02")
 	want := "s3://audit/rexec/" + day + "/" + testserver.KubeconfigCluster + "/default/demo/" + h.Rexec.SessionID + ".cast.zst"
 	if url != want {
 		t.Errorf("uploaded to %s, want %s", url, want)
-	}
-	local, err := os.ReadFile(r.recording)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(getObject(t, srv, url), local) {
-		t.Error("the object differs from the local recording")
 	}
 
 	// Object Lock: the version cannot be deleted.
@@ -130,20 +138,10 @@ func TestRefusedAttemptIsUploaded(t *testing.T) {
 	if r.code != 1 || r.recording == "" {
 		t.Fatalf("exit %d, recording %q: %s", r.code, r.recording, r.stderr)
 	}
-	m := uploadedLine.FindStringSubmatch(r.stderr)
-	if m == nil {
-		t.Fatalf("no upload line in stderr %q", r.stderr)
-	}
-	local, err := os.ReadFile(r.recording)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(getObject(t, srv, m[1]), local) {
-		t.Error("the object differs from the local recording")
-	}
-	info := runCLI(t, env, "info", m[1])
+	url, _ := uploaded(t, srv, r)
+	info := runCLI(t, env, "info", url)
 	if info.code != 0 || !strings.Contains(info.stdout, "connection lost") || !strings.Contains(info.stdout, "Message:") {
-		t.Errorf("info %s: exit %d, stdout %q", m[1], info.code, info.stdout)
+		t.Errorf("info %s: exit %d, stdout %q", url, info.code, info.stdout)
 	}
 }
 
@@ -301,14 +299,7 @@ func TestLiveUploadEndsInOneObject(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
-	m := uploadedLine.FindStringSubmatch(r.stderr)
-	if m == nil {
-		t.Fatalf("no upload line: %q", r.stderr)
-	}
-	local, _ := os.ReadFile(r.recording)
-	if !bytes.Equal(getObject(t, srv, m[1]), local) {
-		t.Error("the final object differs from the local recording")
-	}
+	uploaded(t, srv, r)
 	if segs := liveSegments(t, srv, "audit", "live/"); len(segs) != 0 {
 		t.Errorf("segments left after the final upload: %v", segs)
 	}
