@@ -9,13 +9,13 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/conversion"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apiserver/pkg/util/proxy"
 	"k8s.io/cri-streaming/pkg/streaming/remotecommand"
 	"k8s.io/streaming/pkg/httpstream"
 	"k8s.io/streaming/pkg/httpstream/wsstream"
+
+	"github.com/kubectl-rexec/kubectl-rexec/pkg/podopts"
 )
 
 // Stream settings of the kubelet's streaming server (its defaults).
@@ -29,33 +29,6 @@ const (
 // no handler for it, and over SPDY clients settle on v4 with a kubelet.
 var streamProtocols = remotecommand.SupportedStreamingProtocols
 
-// execParameterCodec decodes a pods/exec query as kube-apiserver does: a
-// parameter codec over a scheme with a url.Values conversion for
-// PodExecOptions. client-go's scheme only encodes these (the decoding
-// conversion is generated inside k8s.io/kubernetes), so the conversion is
-// registered here with the same per-field rules, built on apimachinery's
-// own string-to-bool conversion ("0" and "false" are false, any other
-// value is true).
-var execParameterCodec = func() runtime.ParameterCodec {
-	s := runtime.NewScheme()
-	s.AddKnownTypes(corev1.SchemeGroupVersion, &corev1.PodExecOptions{})
-	err := s.AddConversionFunc((*url.Values)(nil), (*corev1.PodExecOptions)(nil), func(a, b any, scope conversion.Scope) error {
-		in, out := a.(*url.Values), b.(*corev1.PodExecOptions)
-		for param, field := range map[string]*bool{"stdin": &out.Stdin, "stdout": &out.Stdout, "stderr": &out.Stderr, "tty": &out.TTY} {
-			values := (*in)[param]
-			if err := runtime.Convert_Slice_string_To_bool(&values, field, scope); err != nil {
-				return err
-			}
-		}
-		out.Container = in.Get("container")
-		out.Command = (*in)["command"]
-		return nil
-	})
-	if err != nil {
-		panic(err) // only a programming error: both types are known
-	}
-	return runtime.NewParameterCodec(s)
-}()
 
 // serveExec is the pods/exec subresource of the API server. After the
 // checks kube-apiserver makes (pod exists, container valid, streams
@@ -94,8 +67,8 @@ func (s *Server) serveExec(w http.ResponseWriter, r *http.Request, namespace, na
 		return
 	}
 
-	var opts corev1.PodExecOptions
-	if err := execParameterCodec.DecodeParameters(r.URL.Query(), corev1.SchemeGroupVersion, &opts); err != nil {
+	opts, err := podopts.Exec(r.URL.Query())
+	if err != nil {
 		refuse(apierrors.NewBadRequest(err.Error()))
 		return
 	}
@@ -132,7 +105,7 @@ func (s *Server) serveExec(w http.ResponseWriter, r *http.Request, namespace, na
 		remotecommand.ServeExec(w, r, s.Executor, podFullName(pod), string(pod.UID), container, opts.Command,
 			streamOpts, streamIdleTimeout, streamCreationTimeout, streamProtocols)
 	})
-	translator := proxy.NewStreamTranslatorHandler(s.kubeletExecURL(pod, container, &opts), s.kubeletTransport, 0, proxy.Options{
+	translator := proxy.NewStreamTranslatorHandler(s.kubeletExecURL(pod, container, opts), s.kubeletTransport, 0, proxy.Options{
 		Stdin:  opts.Stdin,
 		Stdout: opts.Stdout,
 		Stderr: opts.Stderr,

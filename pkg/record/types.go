@@ -25,7 +25,10 @@ type User struct {
 	Username string   `json:"username"`
 	UID      string   `json:"uid,omitempty"`
 	Groups   []string `json:"groups,omitempty"`
-	Error    string   `json:"error,omitempty"`
+	// Extra is the user's extra authentication information (user.Info's
+	// Extra), as the API server vouched for it.
+	Extra map[string][]string `json:"extra,omitempty"`
+	Error string              `json:"error,omitempty"`
 }
 
 // Meta is the header's "rexec" extension object: who ran what, where, when.
@@ -58,6 +61,17 @@ type Meta struct {
 	// InputOmitted: stdin was attached but deliberately not recorded
 	// (--record-input=false); the recording has no i/ib events.
 	InputOmitted bool `json:"input_omitted,omitempty"`
+	// Gateway is the rexec gateway instance that recorded the session on
+	// the server side (empty for a recording made by the plugin). Its user
+	// is the identity the API server vouched for to the gateway.
+	Gateway string `json:"gateway,omitempty"`
+	// ClientAuditID is the audit ID of the client's request to the
+	// gateway, as the API server logged it; AuditID is then the gateway's
+	// own upstream exec request.
+	ClientAuditID string `json:"client_audit_id,omitempty"`
+	// Via says how a plugin session reached the pod: "gateway" when it
+	// went through the rexec gateway (which keeps its own recording).
+	Via string `json:"via,omitempty"`
 }
 
 // Header is line 1 of the recording: an asciicast v3 header with the rexec

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -54,6 +55,27 @@ type Config struct {
 	// OnBegin, when set, is called once the header is in the recording
 	// file at path (the live upload starts there).
 	OnBegin func(path string, h record.Header)
+
+	// The fields below serve the gateway, which runs many sessions in one
+	// server process on behalf of other users.
+
+	// SessionID is the session's ID; empty means a new random one. The
+	// gateway picks it first because the upstream request carries it.
+	SessionID string
+	// IgnoreSignals leaves the process's signals alone: a server must not
+	// end every session on one SIGTERM, nor register a handler per session.
+	IgnoreSignals bool
+	// OnUpgrade, when set, is called once the upstream exec upgrade
+	// succeeded, after the header is in the recording.
+	OnUpgrade func(Upgrade)
+	// AmendHeader, when set, may change the header before it is written.
+	AmendHeader func(*record.Header)
+	// Via is the API path prefix that replaces /api/v1 in the exec URL,
+	// e.g. /apis/rexec.kubectl-rexec.io/v1alpha1 to go through the rexec
+	// gateway; empty goes straight to the core pods/exec. ViaQuery is
+	// added to the query of that request.
+	Via      string
+	ViaQuery url.Values
 }
 
 // DefaultPingInterval is client-go's ping period, on both protocols.
@@ -128,8 +150,11 @@ func (e *Executor) ExecuteWithContext(ctx context.Context, u *url.URL, config *r
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	stopSignals := e.watchSignals(ctx, s, cancel)
-	defer stopSignals()
+	if !e.cfg.IgnoreSignals {
+		stopSignals := e.watchSignals(ctx, s, cancel)
+		defer stopSignals()
+	}
+	u = e.route(u)
 
 	fail := func(err error) { s.recordingFailed(err); cancel(err) }
 	var ch *chapters // commands as markers, in an interactive TTY session
@@ -154,6 +179,11 @@ func (e *Executor) ExecuteWithContext(ctx context.Context, u *url.URL, config *r
 	}
 
 	streamErr := s.stream(ctx, u, opts)
+	if cause := context.Cause(ctx); streamErr != nil && cause != nil && !errors.Is(cause, context.Canceled) && s.signalled() == nil {
+		// Say why the stream was cancelled (the gateway's client went
+		// away, say) rather than a bare "context canceled".
+		streamErr = fmt.Errorf("%w: %w", cause, context.Canceled)
+	}
 	return e.finish(s, streamErr)
 }
 
@@ -204,9 +234,15 @@ func (s *live) begin(protocol string) {
 // open creates the recording before anything is sent to the pod: when the
 // recording cannot be created, the session does not start.
 func (e *Executor) open(u *url.URL, config *rest.Config, stdin, tty bool) (*live, error) {
-	id := uuid.NewString()
+	id := e.cfg.SessionID
+	if id == "" {
+		id = uuid.NewString()
+	}
 	now := time.Now()
 	h := e.header(u, config, id, now, stdin, tty)
+	if e.cfg.AmendHeader != nil {
+		e.cfg.AmendHeader(&h)
+	}
 	w, err := e.createRecorder(h, now, id) // policy.go: the record mode
 	if err != nil {
 		return nil, err
@@ -221,8 +257,36 @@ func (e *Executor) open(u *url.URL, config *rest.Config, stdin, tty bool) (*live
 			proto = "channel.k8s.io"
 		}
 		s.begin(proto + " (" + up.Kind + ")")
+		if e.cfg.OnUpgrade != nil {
+			e.cfg.OnUpgrade(up)
+		}
 	}}
 	return s, nil
+}
+
+// route sends the exec request through the gateway when Config.Via says
+// so: the gateway's group mirrors the core path under its own prefix.
+func (e *Executor) route(u *url.URL) *url.URL {
+	if e.cfg.Via == "" {
+		return u
+	}
+	r := *u
+	if rest, ok := strings.CutPrefix(r.Path, "/api/v1/"); ok {
+		r.Path = strings.TrimSuffix(e.cfg.Via, "/") + "/" + rest
+	} else if i := strings.Index(r.Path, "/api/v1/namespaces/"); i >= 0 {
+		// A server URL with a path prefix (a proxy in front of the API).
+		r.Path = r.Path[:i] + strings.TrimSuffix(e.cfg.Via, "/") + r.Path[i+len("/api/v1"):]
+	}
+	if len(e.cfg.ViaQuery) > 0 {
+		q := r.Query()
+		for k, vs := range e.cfg.ViaQuery {
+			for _, v := range vs {
+				q.Add(k, v)
+			}
+		}
+		r.RawQuery = q.Encode()
+	}
+	return &r
 }
 
 // stream runs the exec stream: WebSocket first and SPDY when the WebSocket
@@ -250,6 +314,12 @@ func (s *live) stream(ctx context.Context, u *url.URL, opts remotecommand.Stream
 		return err
 	}
 	return ex.StreamWithContext(ctx, opts)
+}
+
+func (s *live) signalled() os.Signal {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.signal
 }
 
 func (s *live) setWebSocket(v bool) {

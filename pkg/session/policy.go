@@ -70,7 +70,7 @@ func (e *Executor) createWriter(h record.Header, now time.Time, id string) (*rec
 	}
 	warning, err := ensureDir(dir, owned)
 	if err != nil {
-		return nil, fmt.Errorf("%w; the session was not started because it could not be recorded", err)
+		return nil, &OpenError{Err: fmt.Errorf("%w; the session was not started because it could not be recorded", err)}
 	}
 	if warning != "" && !e.cfg.Quiet && e.cfg.ErrOut != nil {
 		fmt.Fprintln(e.cfg.ErrOut, warning)
@@ -78,11 +78,18 @@ func (e *Executor) createWriter(h record.Header, now time.Time, id string) (*rec
 	path := filepath.Join(dir, FileName(now, e.cfg.Context, h.Rexec.Namespace, h.Rexec.Pod, id))
 	w, err := record.Create(path, e.cfg.Record)
 	if err != nil {
-		return nil, fmt.Errorf("create recording: %w; the session was not started because it could not be recorded", err)
+		return nil, &OpenError{Err: fmt.Errorf("create recording: %w; the session was not started because it could not be recorded", err)}
 	}
 	e.path = path
 	return w, nil
 }
+
+// OpenError says the recording could not be created, so the session was
+// not started (fail closed).
+type OpenError struct{ Err error }
+
+func (e *OpenError) Error() string { return e.Err.Error() }
+func (e *OpenError) Unwrap() error { return e.Err }
 
 // warnOnce returns a function that prints, the first time only, that the
 // session goes on unrecorded. Under a raw terminal the line is framed with

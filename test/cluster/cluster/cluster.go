@@ -356,6 +356,17 @@ func (c *Cluster) startAPIServer(ctx context.Context) error {
 		// The loopback advertise address cannot be an Endpoints entry, and
 		// nothing here needs the in-cluster "kubernetes" service endpoints.
 		"--endpoint-reconciler-type=none",
+		// The aggregation layer, as kubeadm sets it up: the API server
+		// proxies aggregated APIs (the rexec gateway) with the front-proxy
+		// client certificate and the user in X-Remote-* headers.
+		"--requestheader-client-ca-file="+k.FrontProxyCACert,
+		"--requestheader-allowed-names="+FrontProxyClientName,
+		"--requestheader-username-headers=X-Remote-User",
+		"--requestheader-uid-headers=X-Remote-Uid",
+		"--requestheader-group-headers=X-Remote-Group",
+		"--requestheader-extra-headers-prefix=X-Remote-Extra-",
+		"--proxy-client-cert-file="+k.FrontProxyClientCert,
+		"--proxy-client-key-file="+k.FrontProxyClientKey,
 		"--profiling=false",
 		"--v=1",
 	)
@@ -489,6 +500,48 @@ func (c *Cluster) CreatePod(ctx context.Context, namespace, name string, contain
 		return nil, fmt.Errorf("waiting for pod %s/%s to run: %w", namespace, name, err)
 	}
 	return got, nil
+}
+
+// UserKubeconfig writes a kubeconfig for user (with groups) authenticated
+// by a client certificate from the cluster CA, and returns its path.
+func (c *Cluster) UserKubeconfig(user string, groups ...string) (string, error) {
+	dir := filepath.Join(c.StateDir, "users")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	certFile, keyFile := filepath.Join(dir, user+".crt"), filepath.Join(dir, user+".key")
+	if err := c.pki.IssueClientCert(certFile, keyFile, user, groups...); err != nil {
+		return "", fmt.Errorf("issuing a certificate for %s: %w", user, err)
+	}
+	cert, err := os.ReadFile(certFile)
+	if err != nil {
+		return "", err
+	}
+	key, err := os.ReadFile(keyFile)
+	if err != nil {
+		return "", err
+	}
+	caPEM, err := os.ReadFile(c.pki.CACert)
+	if err != nil {
+		return "", err
+	}
+	file := filepath.Join(dir, user+".kubeconfig")
+	return file, writeKubeconfig(file, c.Server, caPEM, user, &clientcmdapi.AuthInfo{ClientCertificateData: cert, ClientKeyData: key})
+}
+
+// TokenKubeconfigFor writes a kubeconfig that authenticates with a bearer
+// token (a ServiceAccount's, say) and returns its path.
+func (c *Cluster) TokenKubeconfigFor(name, token string) (string, error) {
+	dir := filepath.Join(c.StateDir, "users")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	caPEM, err := os.ReadFile(c.pki.CACert)
+	if err != nil {
+		return "", err
+	}
+	file := filepath.Join(dir, name+".kubeconfig")
+	return file, writeKubeconfig(file, c.Server, caPEM, name, &clientcmdapi.AuthInfo{Token: token})
 }
 
 // RSS is the resident memory of one of the cluster's processes

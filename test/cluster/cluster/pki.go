@@ -34,6 +34,12 @@ type PKI struct {
 	SAKey, SAPub                        string // service-account token signing pair
 	TokenFile                           string // --token-auth-file CSV
 	Token                               string // the static token in TokenFile
+	// The aggregation layer: kube-apiserver authenticates to aggregated
+	// API servers (the rexec gateway) with FrontProxyClient, signed by its
+	// own CA, FrontProxyCA, which it publishes in
+	// kube-system/extension-apiserver-authentication.
+	FrontProxyCACert, FrontProxyCAKey         string
+	FrontProxyClientCert, FrontProxyClientKey string // CN=front-proxy-client
 }
 
 // User names and groups the certificates and the token carry.
@@ -43,6 +49,9 @@ const (
 	TokenUser   = "token-admin"
 	MastersGrp  = "system:masters"
 	kubeletUser = "kube-apiserver-kubelet-client"
+	// FrontProxyClientName is the front-proxy client certificate's CN,
+	// the one --requestheader-allowed-names allows.
+	FrontProxyClientName = "front-proxy-client"
 )
 
 func newPKI(dir string) *PKI {
@@ -57,6 +66,8 @@ func newPKI(dir string) *PKI {
 		KubeletClientCert: p("apiserver-kubelet-client.crt"), KubeletClientKey: p("apiserver-kubelet-client.key"),
 		SAKey: p("sa.key"), SAPub: p("sa.pub"),
 		TokenFile: p("tokens.csv"),
+		FrontProxyCACert: p("front-proxy-ca.crt"), FrontProxyCAKey: p("front-proxy-ca.key"),
+		FrontProxyClientCert: p("front-proxy-client.crt"), FrontProxyClientKey: p("front-proxy-client.key"),
 	}
 }
 
@@ -119,6 +130,9 @@ func ensurePKI(dir string) (*PKI, error) {
 		}
 	}
 
+	if err := ensureFrontProxy(p); err != nil {
+		return nil, err
+	}
 	if err := ensureSAKeys(p.SAKey, p.SAPub); err != nil {
 		return nil, err
 	}
@@ -126,6 +140,76 @@ func ensurePKI(dir string) (*PKI, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// ensureFrontProxy creates the front-proxy CA and client certificate, as
+// kubeadm does: a CA of its own, so that no cluster client certificate can
+// pass for the API server's proxy.
+func ensureFrontProxy(p *PKI) error {
+	ca, caKey, err := loadPair(p.FrontProxyCACert, p.FrontProxyCAKey)
+	if err != nil {
+		ca, caKey, err = writeCert(p.FrontProxyCACert, p.FrontProxyCAKey, &x509.Certificate{
+			Subject:               pkix.Name{CommonName: "kubectl-rexec-e2e-front-proxy-ca"},
+			IsCA:                  true,
+			BasicConstraintsValid: true,
+			KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		}, nil, nil)
+		if err != nil {
+			return fmt.Errorf("creating front-proxy CA: %w", err)
+		}
+		_ = os.Remove(p.FrontProxyClientCert)
+	}
+	if _, _, err := loadPair(p.FrontProxyClientCert, p.FrontProxyClientKey); err == nil {
+		return nil
+	}
+	tmpl := clientTemplate(FrontProxyClientName)
+	tmpl.KeyUsage = x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment
+	if _, _, err := writeCert(p.FrontProxyClientCert, p.FrontProxyClientKey, &tmpl, ca, caKey); err != nil {
+		return fmt.Errorf("creating front-proxy client certificate: %w", err)
+	}
+	return nil
+}
+
+// IssueClientCert signs a client certificate for user and groups with the
+// cluster CA, writing certFile and keyFile.
+func (p *PKI) IssueClientCert(certFile, keyFile, user string, groups ...string) error {
+	ca, caKey, err := loadPair(p.CACert, p.CAKey)
+	if err != nil {
+		return fmt.Errorf("loading cluster CA: %w", err)
+	}
+	tmpl := clientTemplate(user, groups...)
+	tmpl.KeyUsage = x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment
+	_, _, err = writeCert(certFile, keyFile, &tmpl, ca, caKey)
+	return err
+}
+
+// IssueServingCert signs a serving certificate for the DNS names and IPs
+// with a new CA of its own, for a test server such as the rexec gateway,
+// and returns that CA's PEM (an APIService's caBundle).
+func IssueServingCert(dir, name string, dnsNames []string, ips []net.IP) (certFile, keyFile string, caPEM []byte, err error) {
+	caFile, caKeyFile := filepath.Join(dir, name+"-ca.crt"), filepath.Join(dir, name+"-ca.key")
+	ca, caKey, err := writeCert(caFile, caKeyFile, &x509.Certificate{
+		Subject:               pkix.Name{CommonName: name + "-ca"},
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+	}, nil, nil)
+	if err != nil {
+		return "", "", nil, err
+	}
+	certFile, keyFile = filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")
+	tmpl := &x509.Certificate{
+		Subject:     pkix.Name{CommonName: name},
+		DNSNames:    dnsNames,
+		IPAddresses: ips,
+		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	if _, _, err := writeCert(certFile, keyFile, tmpl, ca, caKey); err != nil {
+		return "", "", nil, err
+	}
+	caPEM, err = os.ReadFile(caFile)
+	return certFile, keyFile, caPEM, err
 }
 
 func clientTemplate(user string, groups ...string) x509.Certificate {
