@@ -44,6 +44,7 @@ type execOptions struct {
 	configFlags *genericclioptions.ConfigFlags
 	recordDir   string
 	ping        time.Duration
+	via         string
 	policy      policyFlags // policy.go: --record, --record-input, --sign-key, --reason, --ticket
 }
 
@@ -80,6 +81,8 @@ func newExecCmd(f cmdutil.Factory, configFlags *genericclioptions.ConfigFlags, s
 	cmd.Flags().DurationVar(&o.ping, "ping-interval", session.DefaultPingInterval,
 		"How often to ping the API server to keep the stream alive and notice a dead connection (SPDY only: "+
 			"client-go's WebSocket executor hard-codes 5s; set KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false to use SPDY)")
+	cmd.Flags().StringVar(&o.via, "via", viaAuto, "How to reach the pod: gateway (through the cluster's rexec gateway, which records the session on the server side and signs it), direct (the core pods/exec), or auto (the gateway when the cluster has one)")
+	cmdutil.CheckErr(cmd.RegisterFlagCompletionFunc("via", cobra.FixedCompletions([]string{viaAuto, viaGateway, viaDirect}, cobra.ShellCompDirectiveNoFileComp)))
 	o.policy.addFlags(cmd)
 	configFlags.AddFlags(cmd.Flags())
 	return cmd
@@ -88,6 +91,9 @@ func newExecCmd(f cmdutil.Factory, configFlags *genericclioptions.ConfigFlags, s
 func (o *execOptions) run(f cmdutil.Factory, cmd *cobra.Command, args []string) error {
 	if o.ping <= 0 {
 		return cmdutil.UsageErrorf(cmd, "--ping-interval must be positive, got %v", o.ping)
+	}
+	if err := checkVia(cmd, o.via); err != nil {
+		return err
 	}
 	if err := o.policy.resolve(cmd, o.recordDir); err != nil {
 		return err
@@ -107,6 +113,7 @@ func (o *execOptions) run(f cmdutil.Factory, cmd *cobra.Command, args []string) 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	identity := session.LookupIdentity(ctx, clientset)
+	route := lookupGateway(ctx, clientset, o.via, o.policy.eff.Reason, o.policy.eff.Ticket)
 
 	contextName, clusterName := o.kubeContext(f)
 	cfg := session.Config{
@@ -121,6 +128,7 @@ func (o *execOptions) run(f cmdutil.Factory, cmd *cobra.Command, args []string) 
 		Pod:        func() *corev1.Pod { return o.Pod },
 
 		PingInterval: o.ping,
+		Route:        route,
 	}
 	o.policy.apply(&cfg, o.Quiet, o.ErrOut)
 	up, err := newUploader(o.policy.eff, o.Quiet, o.ErrOut)

@@ -40,6 +40,9 @@ type uploader struct {
 	store *storage.Store
 	live  *upload.Live
 	entry upload.Entry // set by begin
+	// viaGateway: the session went through the rexec gateway, which
+	// uploads its own, signed recording; the local copy is not uploaded.
+	viaGateway bool
 }
 
 // newUploader returns nil when the session uploads nothing.
@@ -87,6 +90,10 @@ func (up *uploader) entryFor(path string, h record.Header) upload.Entry {
 func (up *uploader) begin(path string, h record.Header) {
 	up.mu.Lock()
 	defer up.mu.Unlock()
+	if h.Rexec != nil && h.Rexec.Via != "" {
+		up.viaGateway = true
+		return
+	}
 	up.entry = up.entryFor(path, h)
 	if spool, err := defaultSpool(); err == nil {
 		e := up.entry
@@ -116,6 +123,12 @@ func (up *uploader) finish(path string) {
 	up.mu.Lock()
 	defer up.mu.Unlock()
 	e := up.entry
+	if up.viaGateway {
+		if !up.quiet {
+			fmt.Fprintln(up.errOut, "Not uploaded: the rexec gateway recorded this session and uploads its own copy")
+		}
+		return
+	}
 	if e.Recording == "" {
 		// The header never reached the file (the session did not start).
 		return

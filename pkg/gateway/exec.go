@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -141,6 +142,9 @@ func (g *Gateway) serveSession(w http.ResponseWriter, r *http.Request, u user.In
 	case <-done:
 		// No upgrade: the API server refused (its answer goes back as
 		// it is), or the recording could not be created.
+		if up, ok := ex.LastUpgrade(); ok && relayRefusal(w, up) {
+			return
+		}
 		writeStatus(w, refusal(result))
 		return
 	}
@@ -235,6 +239,22 @@ func recordUser(u user.Info) record.User {
 		}
 	}
 	return ru
+}
+
+// relayRefusal answers the client with the API server's own refusal of the
+// upstream upgrade (forbidden, not found...), status code and Status body
+// as they were, so that kubectl prints what it would have printed for a
+// direct exec. False when there is no such answer to relay.
+func relayRefusal(w http.ResponseWriter, up session.Upgrade) bool {
+	if up.Status < 400 || len(up.Body) == 0 {
+		return false
+	}
+	var st metav1.Status
+	if err := json.Unmarshal(up.Body, &st); err != nil || st.Kind != "Status" {
+		return false
+	}
+	writeJSON(w, up.Status, st)
+	return true
 }
 
 // refusal is the answer to a session that never got its upgrade.

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
 	"k8s.io/apiserver/pkg/authentication/request/headerrequest"
 	"k8s.io/apiserver/pkg/authentication/user"
@@ -54,27 +56,26 @@ func newFrontProxy(client kubernetes.Interface) (*frontProxy, error) {
 	return fp, nil
 }
 
-// load reads the ConfigMap once, so that the gateway never serves before
-// it knows whom to trust.
-func (fp *frontProxy) load(ctx context.Context) error {
+// start follows the ConfigMap until ctx ends, and returns once it has been
+// read: the gateway never serves before it knows whom to trust.
+func (fp *frontProxy) start(ctx context.Context) error {
 	if err := fp.headers.RunOnce(ctx); err != nil {
 		return fmt.Errorf("reading %s/%s: %w", authConfigMapNamespace, authConfigMapName, err)
 	}
-	if err := fp.ca.RunOnce(ctx); err != nil {
-		return fmt.Errorf("reading the request-header CA from %s/%s: %w", authConfigMapNamespace, authConfigMapName, err)
-	}
-	if len(fp.ca.CurrentCABundleContent()) == 0 {
-		return fmt.Errorf("%s/%s has no %s: start kube-apiserver with --requestheader-client-ca-file (and --proxy-client-cert-file) so that it can authenticate to aggregated API servers",
-			authConfigMapNamespace, authConfigMapName, keyClientCA)
+	go fp.headers.Run(ctx, 1)
+	go fp.ca.Run(ctx, 1) // its informer fills what CurrentCABundleContent reads
+	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, caWait, true, func(context.Context) (bool, error) {
+		return len(fp.ca.CurrentCABundleContent()) > 0, nil
+	})
+	if err != nil {
+		return fmt.Errorf("%s/%s has no %s after %v: start kube-apiserver with --requestheader-client-ca-file (and --proxy-client-cert-file) so that it can authenticate to aggregated API servers, and let the gateway read that ConfigMap (role extension-apiserver-authentication-reader)",
+			authConfigMapNamespace, authConfigMapName, keyClientCA, caWait)
 	}
 	return nil
 }
 
-// run follows changes to the ConfigMap until ctx ends.
-func (fp *frontProxy) run(ctx context.Context) {
-	go fp.headers.Run(ctx, 1)
-	go fp.ca.Run(ctx, 1)
-}
+// caWait bounds how long start waits for the request-header CA.
+const caWait = 30 * time.Second
 
 // errUnauthenticated is any request the API server did not vouch for.
 var errUnauthenticated = errors.New("not authenticated: the rexec gateway serves only requests proxied by the Kubernetes API server (a front-proxy client certificate with X-Remote-User); use kubectl rexec or the API server's /apis/rexec.kubectl-rexec.io path")

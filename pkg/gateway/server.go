@@ -74,20 +74,14 @@ func (g *Gateway) admit() bool {
 // Active is the number of sessions running now.
 func (g *Gateway) Active() int64 { return g.active.Load() }
 
-// Prepare reads whom to trust from the API server; nothing is served
-// before it succeeds.
-func (g *Gateway) Prepare(ctx context.Context) error {
-	return g.fp.load(ctx)
-}
 
 // Run serves until ctx ends, then drains: no new sessions, and the running
 // ones get up to drainTimeout to finish before they are ended (their
 // recordings closed with reason "interrupted").
 func (g *Gateway) Run(ctx context.Context, drainTimeout time.Duration) error {
-	if err := g.Prepare(ctx); err != nil {
+	if err := g.fp.start(ctx); err != nil {
 		return err
 	}
-	g.fp.run(ctx)
 	if g.uploads != nil {
 		go g.uploads.drain(g.ctx, 30*time.Second)
 	}

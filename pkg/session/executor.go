@@ -70,12 +70,20 @@ type Config struct {
 	OnUpgrade func(Upgrade)
 	// AmendHeader, when set, may change the header before it is written.
 	AmendHeader func(*record.Header)
-	// Via is the API path prefix that replaces /api/v1 in the exec URL,
-	// e.g. /apis/rexec.kubectl-rexec.io/v1alpha1 to go through the rexec
-	// gateway; empty goes straight to the core pods/exec. ViaQuery is
-	// added to the query of that request.
-	Via      string
-	ViaQuery url.Values
+	// Route, when set, says where the exec request goes. It is called
+	// once, as the stream is about to open, so that a lookup (is there a
+	// gateway?) can run alongside kubectl's pod lookup.
+	Route func() (Route, error)
+}
+
+// Route sends the exec request somewhere other than the core pods/exec.
+type Route struct {
+	// Prefix replaces /api/v1 in the exec URL, e.g.
+	// /apis/rexec.kubectl-rexec.io/v1alpha1 for the rexec gateway, whose
+	// group mirrors the core path; empty keeps the core path.
+	Prefix string
+	// Query is added to the request's query (the gateway's reason, ticket).
+	Query url.Values
 }
 
 // DefaultPingInterval is client-go's ping period, on both protocols.
@@ -90,6 +98,7 @@ type Executor struct {
 	closeOnce sync.Once
 	closed    chan struct{} // closed once the recording is finished
 	path      string
+	watch     *UpgradeWatcher
 
 	warnMu     sync.Mutex
 	warned     bool  // the best-effort warning was printed
@@ -106,6 +115,15 @@ func NewExecutor(cfg Config) *Executor {
 
 // Path is the recording's path once the session has started.
 func (e *Executor) Path() string { return e.path }
+
+// LastUpgrade is the session's last upgrade attempt: what the server
+// answered, refusal body included.
+func (e *Executor) LastUpgrade() (Upgrade, bool) {
+	if e.watch == nil {
+		return Upgrade{}, false
+	}
+	return e.watch.Last()
+}
 
 // ReportPath prints where the recording is, unless -q. It is called once the
 // terminal is out of raw mode, so the line lands where the user expects it.
@@ -144,9 +162,20 @@ func (e *Executor) Execute(u *url.URL, config *rest.Config, stdin io.Reader, std
 func (e *Executor) ExecuteWithContext(ctx context.Context, u *url.URL, config *rest.Config, stdin io.Reader, stdout, stderr io.Writer, tty bool, sizes remotecommand.TerminalSizeQueue) error {
 	defer e.closeOnce.Do(func() { close(e.closed) })
 
+	var route Route
+	if e.cfg.Route != nil {
+		r, err := e.cfg.Route()
+		if err != nil {
+			return err
+		}
+		route = r
+	}
 	s, err := e.open(u, config, stdin != nil, tty)
 	if err != nil {
 		return err
+	}
+	if route.Prefix != "" {
+		s.header.Rexec.Via = "gateway"
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -154,7 +183,7 @@ func (e *Executor) ExecuteWithContext(ctx context.Context, u *url.URL, config *r
 		stopSignals := e.watchSignals(ctx, s, cancel)
 		defer stopSignals()
 	}
-	u = e.route(u)
+	u = route.apply(u)
 
 	fail := func(err error) { s.recordingFailed(err); cancel(err) }
 	var ch *chapters // commands as markers, in an interactive TTY session
@@ -251,7 +280,7 @@ func (e *Executor) open(u *url.URL, config *rest.Config, stdin, tty bool) (*live
 	if e.cfg.OnBegin != nil && e.path != "" {
 		s.onBegin = func(h record.Header) { e.cfg.OnBegin(e.path, h) }
 	}
-	s.watch = &UpgradeWatcher{AuditID: id, OnUpgrade: func(up Upgrade) {
+	e.watch = &UpgradeWatcher{AuditID: id, OnUpgrade: func(up Upgrade) {
 		proto := up.Protocol
 		if proto == "" {
 			proto = "channel.k8s.io"
@@ -261,32 +290,32 @@ func (e *Executor) open(u *url.URL, config *rest.Config, stdin, tty bool) (*live
 			e.cfg.OnUpgrade(up)
 		}
 	}}
+	s.watch = e.watch
 	return s, nil
 }
 
-// route sends the exec request through the gateway when Config.Via says
-// so: the gateway's group mirrors the core path under its own prefix.
-func (e *Executor) route(u *url.URL) *url.URL {
-	if e.cfg.Via == "" {
+// apply rewrites the exec URL for the route: the gateway's group mirrors
+// the core path under its own prefix.
+func (r Route) apply(u *url.URL) *url.URL {
+	if r.Prefix == "" {
 		return u
 	}
-	r := *u
-	if rest, ok := strings.CutPrefix(r.Path, "/api/v1/"); ok {
-		r.Path = strings.TrimSuffix(e.cfg.Via, "/") + "/" + rest
-	} else if i := strings.Index(r.Path, "/api/v1/namespaces/"); i >= 0 {
-		// A server URL with a path prefix (a proxy in front of the API).
-		r.Path = r.Path[:i] + strings.TrimSuffix(e.cfg.Via, "/") + r.Path[i+len("/api/v1"):]
+	out := *u
+	prefix := strings.TrimSuffix(r.Prefix, "/")
+	if i := strings.Index(out.Path, "/api/v1/namespaces/"); i >= 0 {
+		// i > 0 for a server URL with a path (a proxy in front of the API).
+		out.Path = out.Path[:i] + prefix + out.Path[i+len("/api/v1"):]
 	}
-	if len(e.cfg.ViaQuery) > 0 {
-		q := r.Query()
-		for k, vs := range e.cfg.ViaQuery {
+	if len(r.Query) > 0 {
+		q := out.Query()
+		for k, vs := range r.Query {
 			for _, v := range vs {
 				q.Add(k, v)
 			}
 		}
-		r.RawQuery = q.Encode()
+		out.RawQuery = q.Encode()
 	}
-	return &r
+	return &out
 }
 
 // stream runs the exec stream: WebSocket first and SPDY when the WebSocket

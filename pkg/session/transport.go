@@ -1,6 +1,8 @@
 package session
 
 import (
+	"bytes"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -16,6 +18,9 @@ type Upgrade struct {
 	Protocol string // negotiated sub-protocol, e.g. v5.channel.k8s.io
 	Took     time.Duration
 	At       time.Time // when the answer arrived
+	// Body is the start of a refusal's body (a Status, from the API
+	// server), up to 64 KiB; empty for a successful upgrade.
+	Body []byte
 }
 
 // UpgradeWatcher sees every HTTP exchange of an exec request. client-go hides
@@ -91,10 +96,33 @@ func (rt *watchingRoundTripper) RoundTrip(req *http.Request) (*http.Response, er
 	if resp != nil {
 		u.Status = resp.StatusCode
 		u.Protocol = negotiated(kind, resp)
+		if resp.StatusCode != http.StatusSwitchingProtocols && resp.Body != nil {
+			u.Body, resp.Body = peekBody(resp.Body)
+		}
 	}
 	rt.w.record(u)
 	return resp, err
 }
+
+// peekBody reads the start of a body and gives back one that still holds
+// all of it, for client-go to read as it would have.
+func peekBody(body io.ReadCloser) ([]byte, io.ReadCloser) {
+	b, err := io.ReadAll(io.LimitReader(body, 64<<10))
+	rest := io.MultiReader(bytes.NewReader(b), body)
+	if err != nil {
+		rest = io.MultiReader(bytes.NewReader(b), errReader{err})
+	}
+	return b, readCloser{rest, body}
+}
+
+type readCloser struct {
+	io.Reader
+	io.Closer
+}
+
+type errReader struct{ err error }
+
+func (r errReader) Read([]byte) (int, error) { return 0, r.err }
 
 // upgradeKind tells the exec upgrade attempts apart. The Upgrade header is
 // set below this wrapper, but the protocol offers are set above it.
