@@ -74,7 +74,6 @@ func (g *Gateway) admit() bool {
 // Active is the number of sessions running now.
 func (g *Gateway) Active() int64 { return g.active.Load() }
 
-
 // Run serves until ctx ends, then drains: no new sessions, and the running
 // ones get up to drainTimeout to finish before they are ended (their
 // recordings closed with reason "interrupted").

@@ -65,7 +65,7 @@ func newPKI(dir string) *PKI {
 		KubeletCert: p("kubelet.crt"), KubeletKey: p("kubelet.key"),
 		KubeletClientCert: p("apiserver-kubelet-client.crt"), KubeletClientKey: p("apiserver-kubelet-client.key"),
 		SAKey: p("sa.key"), SAPub: p("sa.pub"),
-		TokenFile: p("tokens.csv"),
+		TokenFile:        p("tokens.csv"),
 		FrontProxyCACert: p("front-proxy-ca.crt"), FrontProxyCAKey: p("front-proxy-ca.key"),
 		FrontProxyClientCert: p("front-proxy-client.crt"), FrontProxyClientKey: p("front-proxy-client.key"),
 	}
