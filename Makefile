@@ -7,12 +7,17 @@ COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 PKG      = github.com/kubectl-rexec/kubectl-rexec
 LDFLAGS  = -s -w -X $(PKG)/pkg/cmd.Version=$(VERSION) -X $(PKG)/pkg/cmd.Commit=$(COMMIT)
 BIN      = _output/bin/kubectl-rexec
+GATEWAY_BIN = _output/bin/rexec-gateway
 GO      ?= go
 
-.PHONY: s3-build build test test-fast unit e2e bench bench-e2e demo cluster-build cluster-up cluster-down vet fmt clean install dist
+.PHONY: s3-build build build-gateway test test-fast unit e2e bench bench-e2e demo cluster-build cluster-up cluster-down vet fmt clean install dist
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/kubectl-rexec
+
+# The rexec gateway, the server that makes recording mandatory (deploy/).
+build-gateway:
+	$(GO) build -trimpath -ldflags '-s -w -X main.version=$(VERSION)' -o $(GATEWAY_BIN) ./cmd/rexec-gateway
 
 install:
 	$(GO) install -trimpath -ldflags '$(LDFLAGS)' ./cmd/kubectl-rexec
@@ -39,8 +44,8 @@ test-fast unit: build s3-build
 test: vet unit e2e
 
 # End-to-end against a real kube-apiserver + etcd, with real kubectl beside ours.
-e2e: build cluster-build
-	cd test/cluster && REXEC_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 30m ./...
+e2e: build build-gateway cluster-build
+	cd test/cluster && REXEC_BIN=$(CURDIR)/$(BIN) REXEC_GATEWAY_BIN=$(CURDIR)/$(GATEWAY_BIN) $(GO) test -count=1 -timeout 30m ./...
 
 cluster-build:
 	bash test/cluster/build.sh

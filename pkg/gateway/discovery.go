@@ -43,6 +43,16 @@ func (g *Gateway) serveDiscovery(w http.ResponseWriter, r *http.Request) bool {
 		writeJSON(w, http.StatusOK, group)
 	case "/apis/" + Group + "/" + Version, "/apis/" + Group + "/" + Version + "/":
 		writeJSON(w, http.StatusOK, resources)
+	case "/openapi/v2":
+		// The aggregator merges every APIService's OpenAPI document into
+		// the API server's; the gateway's group has no schema of its own.
+		writeJSON(w, http.StatusOK, map[string]any{
+			"swagger": "2.0",
+			"info":    map[string]string{"title": "rexec-gateway", "version": Version},
+			"paths":   map[string]any{},
+		})
+	case "/openapi/v3":
+		writeJSON(w, http.StatusOK, map[string]any{"paths": map[string]any{}})
 	default:
 		return false
 	}

@@ -18,6 +18,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apiserver/pkg/authentication/serviceaccount"
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -142,7 +143,7 @@ func (g *Gateway) serveSession(w http.ResponseWriter, r *http.Request, u user.In
 	case <-done:
 		// No upgrade: the API server refused (its answer goes back as
 		// it is), or the recording could not be created.
-		if up, ok := ex.LastUpgrade(); ok && relayRefusal(w, up) {
+		if up, ok := ex.LastUpgrade(); ok && relayRefusal(w, up, u) {
 			return
 		}
 		writeStatus(w, refusal(result))
@@ -245,13 +246,20 @@ func recordUser(u user.Info) record.User {
 // upstream upgrade (forbidden, not found...), status code and Status body
 // as they were, so that kubectl prints what it would have printed for a
 // direct exec. False when there is no such answer to relay.
-func relayRefusal(w http.ResponseWriter, up session.Upgrade) bool {
+func relayRefusal(w http.ResponseWriter, up session.Upgrade, u user.Info) bool {
 	if up.Status < 400 || len(up.Body) == 0 {
 		return false
 	}
 	var st metav1.Status
 	if err := json.Unmarshal(up.Body, &st); err != nil || st.Kind != "Status" {
 		return false
+	}
+	if _, _, err := serviceaccount.SplitUsername(u.GetName()); err == nil && up.Status == http.StatusForbidden &&
+		strings.Contains(st.Message, "cannot impersonate") {
+		// Constrained impersonation takes a ServiceAccount by name only,
+		// with no room for the marker: the gateway needs the component
+		// that grants it legacy impersonation of ServiceAccounts.
+		st.Message += "; the rexec gateway can record ServiceAccounts only when the cluster admin applies deploy/components/serviceaccounts (see README, Make recording mandatory)"
 	}
 	writeJSON(w, up.Status, st)
 	return true

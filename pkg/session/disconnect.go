@@ -22,6 +22,10 @@ const (
 	hopTLS   = "check the server certificate and any TLS-intercepting proxy on the path"
 	hopProxy = "the HTTPS proxy in effect (kubeconfig proxy-url or HTTPS_PROXY) refused or failed the connection"
 	hopPing  = "the API server stopped answering pings; check the network path and the API server's load"
+	// hopGateway: the session went through the rexec gateway, which the
+	// API server proxies to.
+	hopGateway = "the rexec gateway ended the stream or went away (its recording of the session ends there, and is uploaded when it restarts); " +
+		"check it with: kubectl -n rexec-system get pods,events; else a proxy in front of the API server, or the API server itself"
 )
 
 // explain names why a stream ended early, from the error client-go gave.

@@ -56,6 +56,9 @@ func classify(s *live, streamErr error) outcome {
 		return outcome{end: record.End{Reason: record.ReasonInterrupted, Message: ie.Error()}, err: ie}
 	case streamErr == nil && s.missingStatus():
 		lost := &ConnectionLostError{Reason: "the stream closed without the command's exit status", Hop: hopProxyOrServer}
+		if s.header.Rexec.Via != "" {
+			lost.Hop = hopGateway
+		}
 		return outcome{end: record.End{Reason: record.ReasonConnectionLost, Message: lost.Error()}, err: lost}
 	case streamErr == nil:
 		return outcome{end: record.End{Reason: record.ReasonExited, ExitCode: intPtr(0)}}
@@ -73,6 +76,9 @@ func classify(s *live, streamErr error) outcome {
 		return outcome{end: record.End{Reason: record.ReasonConnectionLost, Message: streamErr.Error()}, err: streamErr}
 	}
 	lost := explain(streamErr)
+	if s.header.Rexec.Via != "" && lost.Hop == hopProxyOrServer {
+		lost.Hop = hopGateway
+	}
 	return outcome{end: record.End{Reason: record.ReasonConnectionLost, Message: lost.Error()}, err: lost}
 }
 

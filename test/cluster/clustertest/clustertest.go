@@ -5,7 +5,6 @@ package clustertest
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -52,38 +51,50 @@ func HaveHAProxy() bool {
 // except in CI where that would test something other than what the pipeline
 // built. cleanup removes a binary built here.
 func RexecBinary() (bin string, cleanup func(), err error) {
+	return binary("REXEC_BIN", "kubectl-rexec", "./cmd/kubectl-rexec")
+}
+
+// GatewayBinary is RexecBinary for the rexec gateway ($REXEC_GATEWAY_BIN).
+func GatewayBinary() (bin string, cleanup func(), err error) {
+	return binary("REXEC_GATEWAY_BIN", "rexec-gateway", "./cmd/rexec-gateway")
+}
+
+func binary(env, name, pkg string) (bin string, cleanup func(), err error) {
 	nop := func() {}
-	if bin := os.Getenv("REXEC_BIN"); bin != "" {
+	if bin := os.Getenv(env); bin != "" {
 		abs, err := filepath.Abs(bin)
 		if err != nil {
 			return "", nop, err
 		}
 		if fi, err := os.Stat(abs); err != nil || fi.IsDir() || fi.Mode().Perm()&0o111 == 0 {
-			return "", nop, fmt.Errorf("REXEC_BIN=%s is not an executable file (run make build)", bin)
+			return "", nop, fmt.Errorf("%s=%s is not an executable file (run make build)", env, bin)
 		}
 		return abs, nop, nil
 	}
 	if CI() {
-		return "", nop, errors.New("CI=true and REXEC_BIN is not set: run `make e2e`, which builds the plugin and passes it")
+		return "", nop, fmt.Errorf("CI=true and %s is not set: run `make e2e`, which builds it and passes it", env)
 	}
 	root := filepath.Dir(filepath.Dir(moduleDir()))
 	if b, err := os.ReadFile(filepath.Join(root, "go.mod")); err != nil ||
 		!bytes.Contains(b, []byte("module github.com/kubectl-rexec/kubectl-rexec\n")) {
-		return "", nop, fmt.Errorf("REXEC_BIN is not set and %s is not the plugin's repository root", root)
+		return "", nop, fmt.Errorf("%s is not set and %s is not the plugin's repository root", env, root)
 	}
 	dir, err := os.MkdirTemp("", "rexec-e2e-bin-")
 	if err != nil {
 		return "", nop, err
 	}
 	cleanup = func() { _ = os.RemoveAll(dir) }
-	bin = filepath.Join(dir, "kubectl-rexec")
-	fmt.Fprintln(os.Stderr, "REXEC_BIN not set; building the plugin from", root)
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/kubectl-rexec")
+	bin = filepath.Join(dir, name)
+	fmt.Fprintf(os.Stderr, "%s not set; building %s from %s\n", env, name, root)
+	cmd := exec.Command("go", "build", "-o", bin, pkg)
 	cmd.Dir = root
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
 		cleanup()
-		return "", nop, fmt.Errorf("building kubectl-rexec: %w", err)
+		return "", nop, fmt.Errorf("building %s: %w", name, err)
 	}
 	return bin, cleanup, nil
 }
+
+// RepoRoot is the plugin's repository root (deploy/, the Makefile...).
+func RepoRoot() string { return filepath.Dir(filepath.Dir(moduleDir())) }
