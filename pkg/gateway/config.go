@@ -54,6 +54,8 @@ type Config struct {
 	// RequireReason refuses sessions that give no --reason.
 	RequireReason bool
 
+	// RetryEvery is how often queued uploads are retried; default 30s.
+	RetryEvery time.Duration
 	// ProbeStoreEvery is how often the store's reachability is checked
 	// for StoreRefuse; default 10s.
 	ProbeStoreEvery time.Duration
@@ -91,6 +93,9 @@ func (c *Config) check() error {
 		if err := config.CheckUploadURL(c.Upload.URL); err != nil {
 			return err
 		}
+	}
+	if c.RetryEvery <= 0 {
+		c.RetryEvery = 30 * time.Second
 	}
 	if c.ProbeStoreEvery <= 0 {
 		c.ProbeStoreEvery = 10 * time.Second

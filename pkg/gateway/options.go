@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 	"k8s.io/client-go/kubernetes"
@@ -34,6 +35,7 @@ type Options struct {
 	DrainTimeout string
 	Bootstrap    string
 	APIService   string
+	RetryEvery   string
 }
 
 // Policy is the gateway's policy file.
@@ -62,6 +64,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.SignKey, "sign-key", "", "ed25519 private key (PKCS#8 PEM or OpenSSH) that signs every recording; from a Secret")
 	fs.StringVar(&o.PolicyFile, "policy", "", "Policy file (YAML: cluster, upload, storeDown, requireReason)")
 	fs.StringVar(&o.DrainTimeout, "drain-timeout", "1h", "On SIGTERM, how long running sessions may go on before they are ended")
+	fs.StringVar(&o.RetryEvery, "retry-every", "30s", "How often queued uploads are retried (each also backs off on its own, 30s doubling to 1h)")
 	fs.StringVar(&o.Bootstrap, "bootstrap", "", "NAMESPACE/SERVICE: keep the signing key and the serving certificate in Secrets there, creating them on first start, and publish the public key (see deploy/)")
 	fs.StringVar(&o.APIService, "apiservice", "v1alpha1."+Group, "With --bootstrap: the APIService whose caBundle to set (empty: leave it)")
 }
@@ -85,8 +88,13 @@ func (o *Options) Config(ctx context.Context, version string) (Config, error) {
 	if instance == "" {
 		instance, _ = os.Hostname()
 	}
+	retry, err := time.ParseDuration(o.RetryEvery)
+	if err != nil || retry <= 0 {
+		return cfg, fmt.Errorf("--retry-every %q: want a positive duration such as 30s", o.RetryEvery)
+	}
 	cfg = Config{
-		Listen: o.Listen, CertFile: o.CertFile, KeyFile: o.KeyFile,
+		RetryEvery: retry,
+		Listen:     o.Listen, CertFile: o.CertFile, KeyFile: o.KeyFile,
 		Instance: instance, Version: version, Cluster: pol.Cluster,
 		Upstream: up, Client: client,
 		RecordDir: o.RecordDir, SpoolDir: o.SpoolDir,

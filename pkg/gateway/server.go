@@ -82,7 +82,7 @@ func (g *Gateway) Run(ctx context.Context, drainTimeout time.Duration) error {
 		return err
 	}
 	if g.uploads != nil {
-		go g.uploads.drain(g.ctx, 30*time.Second)
+		go g.uploads.drain(g.ctx, g.cfg.RetryEvery)
 	}
 	getCert, err := g.servingCert(ctx)
 	if err != nil {

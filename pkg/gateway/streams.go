@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -236,7 +237,16 @@ func (w *watchedWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return &watchedConn{Conn: c, gone: w.gone}, rw, nil
+	wc := &watchedConn{Conn: c, gone: w.gone}
+	// The streaming servers read through the returned bufio.Reader, not
+	// the connection: give them one over the watched connection, holding
+	// whatever the server had already buffered.
+	var r io.Reader = wc
+	if n := rw.Reader.Buffered(); n > 0 {
+		pre, _ := rw.Reader.Peek(n)
+		r = io.MultiReader(bytes.NewReader(append([]byte(nil), pre...)), wc)
+	}
+	return wc, bufio.NewReadWriter(bufio.NewReader(r), bufio.NewWriter(wc)), nil
 }
 
 func (w *watchedWriter) Flush() {

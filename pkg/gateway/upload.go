@@ -166,14 +166,20 @@ func budget(path string) time.Duration {
 
 // drain uploads what is queued and due, now and every interval, until ctx
 // ends. Entries whose owner is gone (a gateway killed mid-session, before
-// this one started) are among them: their recordings end "abrupt".
+// this one started) are among them: their recordings end "abrupt". When
+// the store comes back after being unreachable, everything queued is tried
+// at once, whatever its backoff.
 func (u *uploads) drain(ctx context.Context, every time.Duration) {
+	down := false
 	for {
-		if st, err := u.storeFor(ctx); err == nil {
-			rep := u.spool.Drain(ctx, st, time.Now(), false)
+		if err := u.probe(ctx); err != nil {
+			down = true
+		} else if st, err := u.storeFor(ctx); err == nil {
+			rep := u.spool.Drain(ctx, st, time.Now(), down)
 			for _, r := range rep.Results {
 				u.logf("queued upload: %s", r.String())
 			}
+			down = false
 		}
 		select {
 		case <-ctx.Done():

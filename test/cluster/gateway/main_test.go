@@ -276,6 +276,9 @@ type gatewayOptions struct {
 	recordDir string   // default: a fresh directory
 	spoolDir  string   // default: a fresh directory
 	env       []string // added to the environment (S3 credentials)
+	// retryEvery is --retry-every; default 1s, so that tests wait on the
+	// upload rather than on the schedule.
+	retryEvery string
 }
 
 // gatewayProc is a running rexec-gateway.
@@ -304,6 +307,9 @@ func launchGateway(o gatewayOptions) (*gatewayProc, error) {
 	if o.policy == "" {
 		o.policy = "cluster: e2e\n"
 	}
+	if o.retryEvery == "" {
+		o.retryEvery = "1s"
+	}
 	policy := filepath.Join(dir, "policy.yaml")
 	if err := os.WriteFile(policy, []byte(o.policy), 0o600); err != nil {
 		return nil, err
@@ -322,6 +328,7 @@ func launchGateway(o gatewayOptions) (*gatewayProc, error) {
 		"--spool-dir", o.spoolDir,
 		"--policy", policy,
 		"--drain-timeout", "10s",
+		"--retry-every", o.retryEvery,
 	)
 	g.cmd.Env = append(os.Environ(), o.env...)
 	g.cmd.Stdout, g.cmd.Stderr = logf, logf
