@@ -64,6 +64,10 @@ func lookupGateway(ctx context.Context, client kubernetes.Interface, via, reason
 				q.Set("ticket", ticket)
 			}
 			return session.Route{Prefix: gatewayPrefix, Query: q}, nil
+		case apierrors.IsServiceUnavailable(a.err) || apierrors.IsInternalError(a.err) || apierrors.IsTimeout(a.err):
+			// The APIService is there but nothing answers behind it:
+			// going direct would only meet the policy's refusal.
+			return session.Route{}, fmt.Errorf("the rexec gateway is installed in this cluster but does not answer (%v); check its pods: kubectl -n rexec-system get pods,events", a.err)
 		case via == viaGateway && a.err != nil:
 			return session.Route{}, fmt.Errorf("--via gateway: cannot tell whether the rexec gateway is installed: %w", a.err)
 		case via == viaGateway:

@@ -221,11 +221,14 @@ func parsePath(p string) (ns, pod, sub string, ok bool) {
 		return "", "", "", false
 	}
 	parts := strings.Split(rest, "/")
+	if len(parts) < 3 || parts[1] != "pods" || parts[0] == "" || parts[2] == "" {
+		return "", "", "", false
+	}
 	switch {
-	case len(parts) == 3 && parts[1] == "pods":
-		return parts[0], parts[2], "", parts[0] != "" && parts[2] != ""
-	case len(parts) == 4 && parts[1] == "pods" && (parts[3] == "exec" || parts[3] == "attach"):
-		return parts[0], parts[2], parts[3], parts[0] != "" && parts[2] != ""
+	case len(parts) == 3:
+		return parts[0], parts[2], "", true
+	case len(parts) == 4 && (parts[3] == "exec" || parts[3] == "attach"):
+		return parts[0], parts[2], parts[3], true
 	}
 	return "", "", "", false
 }

@@ -286,3 +286,18 @@ func hasOutput(t *testing.T, path, want string) bool {
 	}
 	return strings.Contains(out.String(), want)
 }
+
+// TestGatewayDown: with the APIService installed and no gateway behind it,
+// the plugin says so instead of trying a plain exec the policy refuses.
+func TestGatewayDown(t *testing.T) {
+	gw.stop()
+	defer restartGateway(t, gatewayOptions{})
+	var last result
+	waitFor(t, "the plugin to report the gateway down", func() bool {
+		last, _ = rexecRun(t, alice, true, nil, "-q", target, "--", "echo", "should not run")
+		return last.code != 0 && strings.Contains(last.stderr, "rexec gateway is installed in this cluster but does not answer")
+	})
+	if strings.Contains(last.stdout, "should not run") || !strings.Contains(last.stderr, "kubectl -n rexec-system get pods") {
+		t.Errorf("stdout %q, stderr %q", last.stdout, last.stderr)
+	}
+}
