@@ -109,7 +109,22 @@ func printInfo(out io.Writer, info *catalog.Info) error {
 		line("Command", quoteArgv(m.Argv))
 		line("TTY", fmt.Sprintf("%t, stdin %t", m.TTY, m.Stdin))
 		line("Protocol", m.Protocol)
-		line("Client", m.ClientUser+"@"+m.ClientHost+", kubectl-rexec "+m.Version)
+		if m.Gateway != "" {
+			// Recorded on the server side: the user is the API server's
+			// word, the client is known by address only.
+			line("Recorded by", "rexec gateway "+m.Gateway+" "+m.Version)
+			line("Client", m.ClientHost)
+			line("Client audit ID", m.ClientAuditID)
+		} else {
+			line("Client", m.ClientUser+"@"+m.ClientHost+", kubectl-rexec "+m.Version)
+		}
+		if m.Via != "" {
+			line("Via", "the rexec gateway (which keeps its own, signed recording)")
+		}
+		if len(m.Reason) > 0 || len(m.Ticket) > 0 {
+			line("Reason", m.Reason)
+			line("Ticket", m.Ticket)
+		}
 		if len(m.ClientArgv) > 0 {
 			line("Client command", quoteArgv(m.ClientArgv))
 		}

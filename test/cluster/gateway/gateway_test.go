@@ -23,6 +23,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/remotecommand"
@@ -496,4 +497,29 @@ func TestManifestsReapply(t *testing.T) {
 				strings.Contains(ev.Annotations["validation.policy.admission.k8s.io/validation_failure"], "rexec-require-recording")
 		}) != ""
 	})
+}
+
+// TestEphemeralContainersRefused: the companion policy refuses kubectl
+// debug's ephemeral containers, whose commands would run unrecorded.
+func TestEphemeralContainersRefused(t *testing.T) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", users[alice])
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	pod, err := client.CoreV1().Pods(ns).Get(ctx, target, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod.Spec.EphemeralContainers = append(pod.Spec.EphemeralContainers, corev1.EphemeralContainer{
+		EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "debugger", Image: "busybox", Command: []string{"sh"}},
+	})
+	_, err = client.CoreV1().Pods(ns).UpdateEphemeralContainers(ctx, target, pod, metav1.UpdateOptions{})
+	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "ephemeral (debug) containers run commands that are not recorded") {
+		t.Fatalf("adding an ephemeral container: %v; want the companion policy's refusal", err)
+	}
 }

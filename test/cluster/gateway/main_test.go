@@ -159,8 +159,13 @@ func applyManifests(variant string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	// ServiceAccounts exec too in these tests (TestServiceAccountUser).
+	// ServiceAccounts exec too in these tests (TestServiceAccountUser),
+	// and the companion policies are tested too.
 	comp, err := filepath.Rel(dir, filepath.Join(deploy, "components", "serviceaccounts"))
+	if err != nil {
+		return "", err
+	}
+	companions, err := filepath.Rel(dir, filepath.Join(deploy, "components", "companions"))
 	if err != nil {
 		return "", err
 	}
@@ -169,6 +174,7 @@ kind: Kustomization
 resources:
 - %s
 components:
+- %s
 - %s
 patches:
 - target: {kind: Service, name: rexec-gateway}
@@ -191,7 +197,7 @@ patches:
     - op: replace
       path: /spec/replicas
       value: 0
-`, rel, comp, gwPort)
+`, rel, comp, companions, gwPort)
 	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(k), 0o600); err != nil {
 		return "", err
 	}
@@ -205,6 +211,7 @@ func createUsers(ctx context.Context) error {
 		{ObjectMeta: metav1.ObjectMeta{Name: "exec-pods", Namespace: ns}, Rules: []rbacv1.PolicyRule{
 			{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list"}},
 			{APIGroups: []string{""}, Resources: []string{"pods/exec", "pods/attach"}, Verbs: []string{"create", "get"}},
+			{APIGroups: []string{""}, Resources: []string{"pods/ephemeralcontainers"}, Verbs: []string{"update", "patch"}},
 		}},
 		{ObjectMeta: metav1.ObjectMeta{Name: "read-pods", Namespace: ns}, Rules: []rbacv1.PolicyRule{
 			{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list"}},
