@@ -10,7 +10,10 @@ import (
 // FormatVersion is the header's rexec.format_version this package writes
 // and the newest it reads: a later, incompatible layout bumps it, and the
 // reader refuses what it cannot read safely rather than misreading it.
-const FormatVersion = 1
+// Version 2 writes binary events as O, E, I instead of ob, eb, ib (a
+// version 1 reader would skip them as unknown codes and then find the
+// trailer's byte counts wrong); the reader accepts both spellings.
+const FormatVersion = 2
 
 // Term is the asciicast v3 "term" object.
 type Term struct {
@@ -159,7 +162,8 @@ type Trailer struct {
 	IndexOffset *int64 `json:"index_offset,omitempty"`
 }
 
-// Event is one decoded event. Binary events (ob, eb, ib) come back as 'o',
+// Event is one decoded event. Binary events (O, E, I; ob, eb, ib in format
+// version 1) come back as 'o',
 // 'e' and 'i' with their exact bytes, so concatenating Data per code gives
 // back each stream exactly as it was written.
 type Event struct {

@@ -110,8 +110,12 @@ const (
 )
 
 var (
-	textCodes   = [3]string{"o", "e", "i"}
-	binaryCodes = [3]string{"ob", "eb", "ib"}
+	textCodes = [3]string{"o", "e", "i"}
+	// binaryCodes are single characters that no asciicast player knows:
+	// asciinema 3 keeps only the first character of an unknown code when
+	// it converts or concatenates a file, and would have turned the format
+	// version 1 codes ob, eb, ib into o, e, i (docs/FORMAT.md, 4.2).
+	binaryCodes = [3]string{"O", "E", "I"}
 )
 
 // item is one entry of the queue between the hot path and the writer

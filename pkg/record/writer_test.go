@@ -224,11 +224,11 @@ func TestBinaryEvents(t *testing.T) {
 	})
 	got := eventLines(t, data)
 	want := [][2]string{
-		{"o", "ab"}, {"ob", "/w=="}, {"o", "cd"},
-		{"eb", "Yf9i/mP9"},
+		{"o", "ab"}, {"O", "/w=="}, {"o", "cd"},
+		{"E", "Yf9i/mP9"},
 		{"i", "x"}, {"i", "€"},
-		{"eb", "4oI="}, {"e", "qr"},
-		{"ob", "8J8="},
+		{"E", "4oI="}, {"e", "qr"},
+		{"O", "8J8="},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("events %v, want %v", got, want)
@@ -930,7 +930,7 @@ func TestNewerFormatVersionIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _, _, err := readAll(t, out.Bytes())
-	if !errors.Is(err, ErrUnsupportedVersion) || !strings.Contains(err.Error(), "format_version 2") {
+	if !errors.Is(err, ErrUnsupportedVersion) || !strings.Contains(err.Error(), fmt.Sprintf("format_version %d", FormatVersion+1)) {
 		t.Errorf("read: %v, want ErrUnsupportedVersion", err)
 	}
 }

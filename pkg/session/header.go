@@ -21,7 +21,7 @@ import (
 func (e *Executor) header(u *url.URL, config *rest.Config, id string, now time.Time, stdin, tty bool) record.Header {
 	q := u.Query()
 	meta := &record.Meta{
-		FormatVersion: 1,
+		FormatVersion: record.FormatVersion,
 		SessionID:     id,
 		User:          e.cfg.Identity.User(),
 		Context:       e.cfg.Context,
