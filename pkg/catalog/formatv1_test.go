@@ -47,3 +47,17 @@ func TestFormatVersion1ExportsAndReplays(t *testing.T) {
 		t.Errorf("replay: stdout %q stderr %q", out.String(), errOut.String())
 	}
 }
+
+// The html format is the web page, with the session's events in it.
+func TestExportHTML(t *testing.T) {
+	var page bytes.Buffer
+	if err := Export("../../docs/tour.cast.zst", &page, FormatHTML, ExportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	s := page.String()
+	for _, want := range []string{"<!DOCTYPE html>", `id="rexec-events"`, `"m","uname -s; id -un"]`, `id="rexec-meta">{"header":`, "AsciinemaPlayer", "</html>\n"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
+}
