@@ -288,7 +288,7 @@ func TestPageMarkersAndUTCClock(t *testing.T) {
 		if err := p.Eval(ctx, fmt.Sprintf("window.rexec.player().seek(%f).then(() => true)", at.Seconds()), nil); err != nil {
 			t.Fatal(err)
 		}
-		ms := start.UnixMilli() + (at+500*time.Microsecond).Milliseconds()
+		ms := start.UnixMilli() + (at + 500*time.Microsecond).Milliseconds()
 		want := time.UnixMilli(ms).UTC().Format("2006-01-02 15:04:05.000") + " UTC"
 		cond := fmt.Sprintf(`document.getElementById("utc").textContent === %q`, want)
 		if err := p.Wait(ctx, cond); err != nil {

@@ -157,4 +157,3 @@ func TestVendoredPlayerMatchesVersion(t *testing.T) {
 		t.Errorf("the vendored LICENSE is not the Apache License")
 	}
 }
-
