@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
@@ -110,5 +111,48 @@ func TestReadFormatVersion1Binary(t *testing.T) {
 	}
 	if tr == nil || tr.Bytes.O != int64(o.Len()) || tr.Bytes.E != int64(e.Len()) || tr.Bytes.I != int64(i.Len()) {
 		t.Errorf("trailer %+v, bytes o=%d e=%d i=%d", tr, o.Len(), e.Len(), i.Len())
+	}
+}
+
+// Held-back events keep their own times, and typed input kept as its
+// length only is an H event that reads back as an 'i' event with Redacted
+// set and no data (and no bytes counted).
+func TestAtAndRedacted(t *testing.T) {
+	clock := newFakeClock()
+	t0 := clock.Now()
+	data := record(t, Options{Now: clock.Now}, exited(0), func(w *Writer) {
+		clock.Add(2 * time.Second)
+		if err := w.StdinAt(t0.Add(100*time.Millisecond), []byte("ls\r")); err != nil {
+			t.Fatal(err)
+		}
+		_ = w.StdoutAt(t0.Add(150*time.Millisecond), []byte("ls\r\n$ "))
+		_ = w.RedactedStdinAt(t0.Add(time.Second), 7)
+		_ = w.ResizeAt(t0.Add(1200*time.Millisecond), 100, 30)
+		_ = w.MarkerAt(t0.Add(1300*time.Millisecond), "m")
+		_ = w.StdinAt(t0.Add(1400*time.Millisecond), []byte("\r"))
+	})
+	lines := eventLines(t, data)
+	if lines[2][1] != "H" || lines[2][2] != "7" {
+		t.Errorf("redacted event %v, want [1, H, 7]", lines[2])
+	}
+	_, evs, tr := mustReadAll(t, data)
+	want := []struct {
+		at   time.Duration
+		code byte
+		data string
+		red  int
+	}{{100 * time.Millisecond, 'i', "ls\r", 0}, {150 * time.Millisecond, 'o', "ls\r\n$ ", 0}, {time.Second, 'i', "", 7},
+		{1200 * time.Millisecond, 'r', "100x30", 0}, {1300 * time.Millisecond, 'm', "m", 0}, {1400 * time.Millisecond, 'i', "\r", 0}}
+	for i, w := range want {
+		ev := evs[i]
+		if ev.Time != w.at || ev.Code != w.code || string(ev.Data) != w.data || ev.Redacted != w.red {
+			t.Errorf("event %d: %v %c %q redacted %d, want %v %c %q %d", i, ev.Time, ev.Code, ev.Data, ev.Redacted, w.at, w.code, w.data, w.red)
+		}
+	}
+	if tr.Bytes.I != 4 {
+		t.Errorf("trailer counts %d input bytes, want 4 (the redacted ones are not recorded)", tr.Bytes.I)
+	}
+	if got, _ := asciinema3Code("H"); got != "H" {
+		t.Errorf("asciinema 3 turns H into %q", got)
 	}
 }

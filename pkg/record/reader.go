@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"strconv"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -329,6 +330,14 @@ func (r *Reader) event(line []byte) (Event, bool, error) {
 	r.frameEvents++
 	r.events++
 	ev := Event{Time: time.Duration(r.timeUs) * time.Microsecond}
+	if string(code) == redactedCode {
+		n, err := strconv.Atoi(string(data))
+		if err != nil || n <= 0 {
+			return ev, false, fmt.Errorf("%q event: the byte count %q is not a positive integer", code, data)
+		}
+		ev.Code, ev.Redacted = 'i', n
+		return ev, true, nil
+	}
 	c, binary := eventCode(code)
 	if c == 0 {
 		return ev, false, nil

@@ -61,7 +61,14 @@ type Meta struct {
 	// InputOmitted: stdin was attached but deliberately not recorded
 	// (--record-input=false); the recording has no i/ib events.
 	InputOmitted bool `json:"input_omitted,omitempty"`
+	// InputRedaction says which typed input was recorded as its length
+	// only (H events): InputRedactionUnechoed, or empty for none.
+	InputRedaction string `json:"input_redaction,omitempty"`
 }
+
+// InputRedactionUnechoed: input the remote terminal did not echo back was
+// recorded as its length only (docs/FORMAT.md, 4.2).
+const InputRedactionUnechoed = "unechoed"
 
 // Header is line 1 of the recording: an asciicast v3 header with the rexec
 // extension object.
@@ -170,6 +177,10 @@ type Event struct {
 	Time time.Duration // absolute session time (sum of the intervals so far)
 	Code byte          // 'o', 'e', 'i', 'r', 'x' or 'm'
 	Data []byte        // owned by the caller
+	// Redacted, for an 'i' event, is how many bytes were typed whose
+	// content was not recorded (an H event: input the remote terminal did
+	// not echo); Data is then empty.
+	Redacted int
 }
 
 // Stats is what a Writer has recorded so far.

@@ -107,6 +107,7 @@ const (
 	kBegin
 	kFlush
 	kClose
+	kRedacted // typed input kept as its length only (at.go)
 )
 
 var (
@@ -575,6 +576,10 @@ func (w *Writer) handle(it item) bool {
 		w.line = appendEscaped(w.line, label)
 		w.endLine()
 		w.indexMarker(label)
+	case kRedacted:
+		w.beginLine(it.t, redactedCode)
+		w.line = strconv.AppendInt(w.line, int64(it.a), 10)
+		w.endLine()
 	case kBegin:
 		w.writeHeader(it.ctl.header)
 		it.ctl.reply <- w.Err()

@@ -947,9 +947,9 @@ func TestReadPlainAsciicast(t *testing.T) {
 		t.Fatalf("read: %v %v %+v", err, tr, h)
 	}
 	want := []Event{
-		{500 * time.Millisecond, 'o', []byte("hi\r\n")},
-		{600 * time.Millisecond, 'i', []byte("x")},
-		{950 * time.Millisecond, 'x', []byte("0")},
+		{Time: 500 * time.Millisecond, Code: 'o', Data: []byte("hi\r\n")},
+		{Time: 600 * time.Millisecond, Code: 'i', Data: []byte("x")},
+		{Time: 950 * time.Millisecond, Code: 'x', Data: []byte("0")},
 	}
 	if !reflect.DeepEqual(evs, want) {
 		t.Errorf("events %v, want %v", evs, want)
