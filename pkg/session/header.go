@@ -41,6 +41,9 @@ func (e *Executor) header(u *url.URL, config *rest.Config, id string, now time.T
 		Ticket:        e.cfg.Ticket,
 		InputOmitted:  stdin && e.cfg.OmitInput,
 	}
+	if e.redactsInput(stdin, tty) {
+		meta.InputRedaction = record.InputRedactionUnechoed
+	}
 	meta.Namespace, meta.Pod = podFromPath(u.Path)
 	if e.cfg.Pod != nil {
 		if pod := e.cfg.Pod(); pod != nil {
