@@ -12,8 +12,8 @@ import (
 	"hash"
 	"io"
 	"os"
-	"sync"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/klauspost/compress/zstd"

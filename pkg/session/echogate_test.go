@@ -26,7 +26,9 @@ func (l *gateLog) add(code string, t time.Time, s string) error {
 func (l *gateLog) input(t time.Time, p []byte) error  { return l.add("i", t, string(p)) }
 func (l *gateLog) redacted(t time.Time, n int) error  { return l.add("H", t, fmt.Sprint(n)) }
 func (l *gateLog) output(t time.Time, p []byte) error { return l.add("o", t, string(p)) }
-func (l *gateLog) resize(t time.Time, c, r int) error { return l.add("r", t, fmt.Sprintf("%dx%d", c, r)) }
+func (l *gateLog) resize(t time.Time, c, r int) error {
+	return l.add("r", t, fmt.Sprintf("%dx%d", c, r))
+}
 
 func (l *gateLog) String() string {
 	l.mu.Lock()
