@@ -261,6 +261,8 @@ type jsonEvent struct {
 	Code   string  `json:"code"`
 	Data   string  `json:"data"`
 	Base64 bool    `json:"base64,omitempty"`
+	// Redacted is, for input kept as its length only, that length.
+	Redacted int `json:"redacted,omitempty"`
 }
 
 func (x *jsonExporter) header(h record.Header) error {
@@ -274,7 +276,7 @@ func (x *jsonExporter) header(h record.Header) error {
 }
 
 func (x *jsonExporter) event(ev record.Event) error {
-	je := jsonEvent{Time: ev.Time.Seconds(), Code: string(ev.Code), Data: string(ev.Data)}
+	je := jsonEvent{Time: ev.Time.Seconds(), Code: string(ev.Code), Data: string(ev.Data), Redacted: ev.Redacted}
 	if !utf8.Valid(ev.Data) {
 		je.Data, je.Base64 = base64.StdEncoding.EncodeToString(ev.Data), true
 	}
