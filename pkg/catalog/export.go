@@ -18,6 +18,7 @@ import (
 	"github.com/kubectl-rexec/kubectl-rexec/pkg/record"
 	"github.com/kubectl-rexec/kubectl-rexec/pkg/source"
 	"github.com/kubectl-rexec/kubectl-rexec/pkg/termtext"
+	"github.com/kubectl-rexec/kubectl-rexec/pkg/webplayer"
 )
 
 // Export formats.
@@ -34,11 +35,14 @@ const (
 	FormatText = "txt"
 	// FormatJSON is the header, the trailer and every event as JSON.
 	FormatJSON = "json"
+	// FormatHTML is one self-contained web page that plays the session
+	// (pkg/webplayer).
+	FormatHTML = "html"
 )
 
 // Formats lists the export formats (the final screen is the player's:
 // `replay --from end`).
-var Formats = []string{FormatV3, FormatV2, FormatText, FormatJSON}
+var Formats = []string{FormatV3, FormatV2, FormatText, FormatJSON, FormatHTML}
 
 // ExportOptions tunes Export.
 type ExportOptions struct {
@@ -69,6 +73,8 @@ func Export(path string, w io.Writer, format string, o ExportOptions) error {
 		e = newTextExporter(bw)
 	case FormatJSON:
 		e = &jsonExporter{w: bw}
+	case FormatHTML:
+		e = htmlExporter{webplayer.New(bw)}
 	default:
 		return fmt.Errorf("unknown export format %q (one of %s)", format, strings.Join(Formats, ", "))
 	}
@@ -107,6 +113,13 @@ type exporter interface {
 	event(record.Event) error
 	end(*record.Trailer, error) error
 }
+
+// htmlExporter writes the web page.
+type htmlExporter struct{ p *webplayer.Page }
+
+func (x htmlExporter) header(h record.Header) error               { return x.p.Header(h) }
+func (x htmlExporter) event(ev record.Event) error                { return x.p.Event(ev) }
+func (x htmlExporter) end(t *record.Trailer, readErr error) error { return x.p.End(t, readErr) }
 
 // v2Exporter writes asciicast v2.
 type v2Exporter struct {
@@ -248,6 +261,8 @@ type jsonEvent struct {
 	Code   string  `json:"code"`
 	Data   string  `json:"data"`
 	Base64 bool    `json:"base64,omitempty"`
+	// Redacted is, for input kept as its length only, that length.
+	Redacted int `json:"redacted,omitempty"`
 }
 
 func (x *jsonExporter) header(h record.Header) error {
@@ -261,7 +276,7 @@ func (x *jsonExporter) header(h record.Header) error {
 }
 
 func (x *jsonExporter) event(ev record.Event) error {
-	je := jsonEvent{Time: ev.Time.Seconds(), Code: string(ev.Code), Data: string(ev.Data)}
+	je := jsonEvent{Time: ev.Time.Seconds(), Code: string(ev.Code), Data: string(ev.Data), Redacted: ev.Redacted}
 	if !utf8.Valid(ev.Data) {
 		je.Data, je.Base64 = base64.StdEncoding.EncodeToString(ev.Data), true
 	}

@@ -23,6 +23,8 @@ func newConfigCmd(streams genericiooptions.IOStreams) *cobra.Command {
 
   recordDir: ~/recordings        # where recordings go ($KUBECTL_REXEC_DIR and --record-dir override it)
   recordInput: true              # record stdin (--record-input)
+  recordUnechoedInput: false     # record typed input the terminal did not echo in full (--record-unechoed-input)
+  allowUnechoedInput: true       # permit recordUnechoedInput / --record-unechoed-input
   recordMode: required           # required | best-effort | off (--record)
   allowBestEffort: true          # permit --record=best-effort
   allowRecordOff: false          # permit --record=off

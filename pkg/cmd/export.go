@@ -34,14 +34,19 @@ func newExportCmd(streams genericiooptions.IOStreams) *cobra.Command {
 		Long: "Convert a recording. Formats: asciicast-v2 (the default; for asciinema 2.x, e.g. Debian's: stderr folded " +
 			"into the output, bytes that are not UTF-8 replaced), asciicast-v3 (the recording's own lossless text, " +
 			"as zstd -dc gives it, for asciinema 3.x and asciinema-player), txt (the transcript: what the terminal " +
-			"showed, line by line, without escape sequences) and json (header, trailer and every event). The final " +
+			"showed, line by line, without escape sequences), json (header, trailer and every event) and html (one " +
+			"self-contained web page that plays the session in any browser: seek bar with the commands as markers, UTC " +
+			"wall-clock time, speed; nothing to install, nothing fetched). The final " +
 			"screen alone is `replay --from end FILE`. Everything streams; a progress line goes to stderr for long " +
 			"recordings when stderr is a terminal.",
 		Example: `  # Play it with Debian's asciinema 2.2
   kubectl rexec export FILE > session.cast && asciinema play session.cast
 
   # Read the session as text
-  kubectl rexec export --format txt FILE | less`,
+  kubectl rexec export --format txt FILE | less
+
+  # A page to send to someone who has only a browser
+  kubectl rexec export --format html -O session.html FILE`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return cmdutil.UsageErrorf(cmd, "export takes exactly one recording file, got %d arguments", len(args))

@@ -19,6 +19,7 @@ import (
 type policyFlags struct {
 	mode        string
 	recordInput bool
+	unechoed    bool
 	signKey     string
 	reason      string
 	ticket      string
@@ -32,6 +33,7 @@ func (p *policyFlags) addFlags(cmd *cobra.Command) {
 	fs := cmd.Flags()
 	fs.StringVar(&p.mode, "record", config.ModeRequired, "Recording policy: required (no recording, no session; a recording failure ends it), best-effort (a recording failure prints a warning and the session goes on unrecorded), off (only where the config file allows it)")
 	fs.BoolVar(&p.recordInput, "record-input", true, "Record what is sent to stdin; false leaves it out (the header says so; the remote echo is still recorded)")
+	fs.BoolVar(&p.unechoed, "record-unechoed-input", false, "Record typed input that the remote terminal did not echo (passwords at prompts, keys sent to full-screen programs) in full; by default a TTY session records it as its length only. The config file can forbid this (allowUnechoedInput: false)")
 	fs.StringVar(&p.signKey, "sign-key", "", "ed25519 private key (PKCS#8 PEM or OpenSSH, unencrypted, mode 0600) that signs the recording")
 	fs.StringVar(&p.reason, "reason", "", "Why this session is opened; stored in the recording header")
 	fs.StringVar(&p.ticket, "ticket", "", "Change or incident ticket for this session; stored in the recording header")
@@ -67,6 +69,9 @@ func (p *policyFlags) resolve(cmd *cobra.Command, recordDir string) error {
 	if changed("record") {
 		fl.Mode = &p.mode
 	}
+	if changed("record-unechoed-input") {
+		fl.RecordUnechoedInput = &p.unechoed
+	}
 	if changed("sign-key") {
 		fl.SignKey = &p.signKey
 	}
@@ -97,6 +102,7 @@ func (p *policyFlags) apply(cfg *session.Config, quiet bool, errOut io.Writer) {
 	cfg.Mode = session.RecordMode(p.eff.Mode)
 	cfg.Reason, cfg.Ticket = p.eff.Reason, p.eff.Ticket
 	cfg.OmitInput = !p.eff.RecordInput
+	cfg.RecordUnechoedInput = p.eff.RecordUnechoedInput
 	if p.signer != nil {
 		cfg.Record.Signer = p.signer
 	}

@@ -3,8 +3,8 @@
 // with flags and the environment into the effective settings, each with
 // where it came from. Flags override the environment, which overrides the
 // file, which overrides the defaults. The policy keys (allowRecordOff,
-// allowBestEffort, requireReason, requireTicket) have no flag: only the
-// file sets them.
+// allowBestEffort, allowUnechoedInput, requireReason, requireTicket) have
+// no flag: only the file sets them.
 //
 // The file is read strictly: an unknown key is an error, so that a typo in
 // a policy key never silently turns the policy off.
@@ -48,6 +48,13 @@ type File struct {
 	RecordDir string `json:"recordDir,omitempty"`
 	// RecordInput records stdin (default true); false leaves it out.
 	RecordInput *bool `json:"recordInput,omitempty"`
+	// RecordUnechoedInput records typed input that the remote terminal did
+	// not echo in full (default false: its length only).
+	RecordUnechoedInput *bool `json:"recordUnechoedInput,omitempty"`
+	// AllowUnechoedInput permits recordUnechoedInput and
+	// --record-unechoed-input (default true); false keeps typed secrets
+	// out of every recording.
+	AllowUnechoedInput *bool `json:"allowUnechoedInput,omitempty"`
 	// RecordMode is the default --record mode.
 	RecordMode string `json:"recordMode,omitempty"`
 	// AllowRecordOff permits --record=off (default false).
@@ -134,6 +141,9 @@ func LoadFile(path string) (*Loaded, error) {
 	if f.RecordMode == ModeOff && !f.AllowRecordOff {
 		return nil, fmt.Errorf("config file %s: recordMode off needs allowRecordOff: true", path)
 	}
+	if f.RecordUnechoedInput != nil && *f.RecordUnechoedInput && f.AllowUnechoedInput != nil && !*f.AllowUnechoedInput {
+		return nil, fmt.Errorf("config file %s: recordUnechoedInput: true contradicts allowUnechoedInput: false", path)
+	}
 	if f.RecordMode == ModeBestEffort && f.AllowBestEffort != nil && !*f.AllowBestEffort {
 		return nil, fmt.Errorf("config file %s: recordMode best-effort contradicts allowBestEffort: false", path)
 	}
@@ -181,11 +191,13 @@ func validMode(m string) bool {
 type Flags struct {
 	RecordDir   *string
 	RecordInput *bool
-	Mode        *string
-	SignKey     *string
-	Reason      *string
-	Ticket      *string
-	Upload      *string // a URL, or "off"
+	// RecordUnechoedInput is --record-unechoed-input.
+	RecordUnechoedInput *bool
+	Mode                *string
+	SignKey             *string
+	Reason              *string
+	Ticket              *string
+	Upload              *string // a URL, or "off"
 }
 
 // Source says where a setting came from.
@@ -214,17 +226,21 @@ type Effective struct {
 
 	// RecordDir is empty when neither flag, env nor file set it: the
 	// session then uses its default location.
-	RecordDir       string
-	RecordInput     bool
-	Mode            string
-	AllowRecordOff  bool
-	AllowBestEffort bool
-	RequireReason   bool
-	RequireTicket   bool
-	SignKey         string
-	Reason          string
-	Ticket          string
-	Upload          Upload
+	RecordDir   string
+	RecordInput bool
+	// RecordUnechoedInput records typed input the remote terminal did not
+	// echo in full; AllowUnechoedInput is the policy that permits it.
+	RecordUnechoedInput bool
+	AllowUnechoedInput  bool
+	Mode                string
+	AllowRecordOff      bool
+	AllowBestEffort     bool
+	RequireReason       bool
+	RequireTicket       bool
+	SignKey             string
+	Reason              string
+	Ticket              string
+	Upload              Upload
 
 	sources map[string]Source
 }
@@ -234,7 +250,7 @@ func Resolve(l *Loaded, flags Flags, getenv func(string) string) Effective {
 	f := l.File
 	e := Effective{
 		ConfigPath: l.Path, ConfigFound: l.Found,
-		RecordInput: true, Mode: ModeRequired, AllowBestEffort: true,
+		RecordInput: true, Mode: ModeRequired, AllowBestEffort: true, AllowUnechoedInput: true,
 		AllowRecordOff: f.AllowRecordOff, RequireReason: f.RequireReason, RequireTicket: f.RequireTicket,
 		Upload:  f.Upload,
 		sources: map[string]Source{},
@@ -243,7 +259,7 @@ func Resolve(l *Loaded, flags Flags, getenv func(string) string) Effective {
 	if l.Found {
 		policy = SourceFile
 	}
-	for _, k := range []string{"allowRecordOff", "allowBestEffort", "requireReason", "requireTicket", "upload"} {
+	for _, k := range []string{"allowRecordOff", "allowBestEffort", "allowUnechoedInput", "requireReason", "requireTicket", "upload"} {
 		e.sources[k] = policy
 	}
 	set := func(key string, src Source) { e.sources[key] = src }
@@ -269,6 +285,19 @@ func Resolve(l *Loaded, flags Flags, getenv func(string) string) Effective {
 	if flags.RecordInput != nil {
 		e.RecordInput = *flags.RecordInput
 		set("recordInput", SourceFlag)
+	}
+
+	set("recordUnechoedInput", SourceDefault)
+	if f.RecordUnechoedInput != nil {
+		e.RecordUnechoedInput = *f.RecordUnechoedInput
+		set("recordUnechoedInput", SourceFile)
+	}
+	if flags.RecordUnechoedInput != nil {
+		e.RecordUnechoedInput = *flags.RecordUnechoedInput
+		set("recordUnechoedInput", SourceFlag)
+	}
+	if f.AllowUnechoedInput != nil {
+		e.AllowUnechoedInput = *f.AllowUnechoedInput
 	}
 
 	if f.AllowBestEffort != nil {
@@ -330,6 +359,9 @@ func (e Effective) Check() error {
 	if e.Mode == ModeBestEffort && !e.AllowBestEffort {
 		return fmt.Errorf("--record=best-effort is not permitted by %s (allowBestEffort: false): sessions must be recorded", e.ConfigPath)
 	}
+	if e.RecordUnechoedInput && !e.AllowUnechoedInput {
+		return fmt.Errorf("--record-unechoed-input is not permitted by %s (allowUnechoedInput: false): typed input the remote terminal does not echo, such as passwords, is recorded as its length only", e.ConfigPath)
+	}
 	if e.RequireReason && e.Reason == "" {
 		return fmt.Errorf(`--reason is required by %s (requireReason: true): say why you open this session, e.g. --reason "restart stuck worker"`, e.ConfigPath)
 	}
@@ -372,9 +404,11 @@ func (e Effective) Settings(defaultRecordDir string) []Setting {
 		s("recordDir", dir),
 		s("recordMode", e.Mode),
 		s("recordInput", strconv.FormatBool(e.RecordInput)),
+		s("recordUnechoedInput", strconv.FormatBool(e.RecordUnechoedInput)),
 		s("signKey", signKey),
 		s("allowRecordOff", strconv.FormatBool(e.AllowRecordOff)),
 		s("allowBestEffort", strconv.FormatBool(e.AllowBestEffort)),
+		s("allowUnechoedInput", strconv.FormatBool(e.AllowUnechoedInput)),
 		s("requireReason", strconv.FormatBool(e.RequireReason)),
 		s("requireTicket", strconv.FormatBool(e.RequireTicket)),
 		s("upload", upload),

@@ -42,7 +42,7 @@ func TestMissingFileIsDefaults(t *testing.T) {
 		t.Fatal(l, err)
 	}
 	e := Resolve(l, Flags{}, noenv)
-	if e.Mode != ModeRequired || !e.RecordInput || e.AllowRecordOff || !e.AllowBestEffort || e.RequireReason || e.SignKey != "" || e.RecordDir != "" {
+	if e.Mode != ModeRequired || !e.RecordInput || e.RecordUnechoedInput || !e.AllowUnechoedInput || e.AllowRecordOff || !e.AllowBestEffort || e.RequireReason || e.SignKey != "" || e.RecordDir != "" {
 		t.Fatalf("%+v", e)
 	}
 	if err := e.Check(); err != nil {
@@ -54,6 +54,7 @@ func TestFileValues(t *testing.T) {
 	p := writeConfig(t, `
 recordDir: recs
 recordInput: false
+recordUnechoedInput: true
 recordMode: best-effort
 allowRecordOff: true
 requireReason: true
@@ -80,11 +81,12 @@ upload: s3://bucket/x
 
 func TestStrict(t *testing.T) {
 	for body, want := range map[string]string{
-		"requireReson: true\n":                              `unknown field "requireReson"`,
-		"recordMode: sometimes\n":                           `recordMode "sometimes" is not one of`,
-		"recordMode: off\n":                                 "allowRecordOff: true",
-		"recordMode: best-effort\nallowBestEffort: false\n": "contradicts",
-		"recordInput: [1]\n":                                "config file",
+		"requireReson: true\n":                                   `unknown field "requireReson"`,
+		"recordMode: sometimes\n":                                `recordMode "sometimes" is not one of`,
+		"recordMode: off\n":                                      "allowRecordOff: true",
+		"recordMode: best-effort\nallowBestEffort: false\n":      "contradicts",
+		"recordUnechoedInput: true\nallowUnechoedInput: false\n": "contradicts",
+		"recordInput: [1]\n":                                     "config file",
 	} {
 		_, err := LoadFile(writeConfig(t, body))
 		if err == nil || !strings.Contains(err.Error(), want) {
@@ -215,5 +217,26 @@ upload:
 	e = Resolve(l, Flags{Upload: ptr("gs://x")}, noenv)
 	if err := e.Check(); err == nil {
 		t.Error("accepted --upload gs://x")
+	}
+}
+
+// The file can forbid recording typed input that was not echoed; the flag
+// is then refused with a message that names the file.
+func TestUnechoedInputPolicy(t *testing.T) {
+	l, err := LoadFile(writeConfig(t, "allowUnechoedInput: false\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	on := true
+	e := Resolve(l, Flags{RecordUnechoedInput: &on}, noenv)
+	if err := e.Check(); err == nil || !strings.Contains(err.Error(), "--record-unechoed-input is not permitted") || !strings.Contains(err.Error(), l.Path) {
+		t.Fatalf("check: %v", err)
+	}
+	if e := Resolve(l, Flags{}, noenv); e.RecordUnechoedInput || e.Check() != nil {
+		t.Fatalf("without the flag: %+v %v", e, e.Check())
+	}
+	l, _ = LoadFile(writeConfig(t, ""))
+	if e := Resolve(l, Flags{RecordUnechoedInput: &on}, noenv); !e.RecordUnechoedInput || e.Check() != nil {
+		t.Fatalf("allowed by default: %+v %v", e, e.Check())
 	}
 }

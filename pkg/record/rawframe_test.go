@@ -81,7 +81,7 @@ func TestControlHeavyTextGoesBinary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bytes.Contains(plain, []byte(`\u0000\u0000`)) || !bytes.Contains(plain, []byte(`"ob","AAAA`)) {
+	if bytes.Contains(plain, []byte(`\u0000\u0000`)) || !bytes.Contains(plain, []byte(`"O","AAAA`)) {
 		t.Errorf("NULs were not stored as base64")
 	}
 	if !bytes.Contains(plain, []byte(`"o","\u001b[31mred`)) || !bytes.Contains(plain, []byte(`"i","\u0003"`)) {

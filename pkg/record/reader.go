@@ -12,6 +12,7 @@ import (
 	"hash"
 	"io"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 
@@ -329,7 +330,19 @@ func (r *Reader) event(line []byte) (Event, bool, error) {
 	r.frameEvents++
 	r.events++
 	ev := Event{Time: time.Duration(r.timeUs) * time.Microsecond}
-	if len(code) == 2 && code[1] == 'b' {
+	if string(code) == redactedCode {
+		n, err := strconv.Atoi(string(data))
+		if err != nil || n <= 0 {
+			return ev, false, fmt.Errorf("%q event: the byte count %q is not a positive integer", code, data)
+		}
+		ev.Code, ev.Redacted = 'i', n
+		return ev, true, nil
+	}
+	c, binary := eventCode(code)
+	if c == 0 {
+		return ev, false, nil
+	}
+	if binary {
 		data, err = base64.StdEncoding.AppendDecode(nil, data)
 		if err != nil {
 			return ev, false, fmt.Errorf("%q event: %w", code, err)
@@ -338,25 +351,32 @@ func (r *Reader) event(line []byte) (Event, bool, error) {
 	} else {
 		ev.Data = append([]byte(nil), data...)
 	}
-	if len(code) == 1 || (len(code) == 2 && code[1] == 'b') {
-		switch code[0] {
-		case 'o':
-			r.bytes.O += int64(len(ev.Data))
-		case 'e':
-			r.bytes.E += int64(len(ev.Data))
-		case 'i':
-			r.bytes.I += int64(len(ev.Data))
-		case 'r', 'x', 'm':
-			if len(code) == 2 {
-				return ev, false, nil
-			}
-		default:
-			return ev, false, nil
-		}
-		ev.Code = code[0]
-		return ev, true, nil
+	switch c {
+	case 'o':
+		r.bytes.O += int64(len(ev.Data))
+	case 'e':
+		r.bytes.E += int64(len(ev.Data))
+	case 'i':
+		r.bytes.I += int64(len(ev.Data))
 	}
-	return ev, false, nil
+	ev.Code = c
+	return ev, true, nil
+}
+
+// eventCode maps an event code to the Event code it decodes to, and whether
+// its data is base64; 0 for codes this package does not know. Binary
+// events are O, E, I since format version 2 and were ob, eb, ib before:
+// both are read, whatever the header's version says.
+func eventCode(code []byte) (c byte, binary bool) {
+	switch string(code) {
+	case "o", "e", "i", "r", "x", "m":
+		return code[0], false
+	case "O", "E", "I":
+		return code[0] + ('a' - 'A'), true
+	case "ob", "eb", "ib":
+		return code[0], true
+	}
+	return 0, false
 }
 
 func (r *Reader) startFrame() error {

@@ -10,7 +10,10 @@ import (
 // FormatVersion is the header's rexec.format_version this package writes
 // and the newest it reads: a later, incompatible layout bumps it, and the
 // reader refuses what it cannot read safely rather than misreading it.
-const FormatVersion = 1
+// Version 2 writes binary events as O, E, I instead of ob, eb, ib (a
+// version 1 reader would skip them as unknown codes and then find the
+// trailer's byte counts wrong); the reader accepts both spellings.
+const FormatVersion = 2
 
 // Term is the asciicast v3 "term" object.
 type Term struct {
@@ -72,7 +75,14 @@ type Meta struct {
 	// Via says how a plugin session reached the pod: "gateway" when it
 	// went through the rexec gateway (which keeps its own recording).
 	Via string `json:"via,omitempty"`
+	// InputRedaction says which typed input was recorded as its length
+	// only (H events): InputRedactionUnechoed, or empty for none.
+	InputRedaction string `json:"input_redaction,omitempty"`
 }
+
+// InputRedactionUnechoed: input the remote terminal did not echo back was
+// recorded as its length only (docs/FORMAT.md, 4.2).
+const InputRedactionUnechoed = "unechoed"
 
 // Header is line 1 of the recording: an asciicast v3 header with the rexec
 // extension object.
@@ -173,13 +183,18 @@ type Trailer struct {
 	IndexOffset *int64 `json:"index_offset,omitempty"`
 }
 
-// Event is one decoded event. Binary events (ob, eb, ib) come back as 'o',
+// Event is one decoded event. Binary events (O, E, I; ob, eb, ib in format
+// version 1) come back as 'o',
 // 'e' and 'i' with their exact bytes, so concatenating Data per code gives
 // back each stream exactly as it was written.
 type Event struct {
 	Time time.Duration // absolute session time (sum of the intervals so far)
 	Code byte          // 'o', 'e', 'i', 'r', 'x' or 'm'
 	Data []byte        // owned by the caller
+	// Redacted, for an 'i' event, is how many bytes were typed whose
+	// content was not recorded (an H event: input the remote terminal did
+	// not echo); Data is then empty.
+	Redacted int
 }
 
 // Stats is what a Writer has recorded so far.

@@ -107,11 +107,16 @@ const (
 	kBegin
 	kFlush
 	kClose
+	kRedacted // typed input kept as its length only (at.go)
 )
 
 var (
-	textCodes   = [3]string{"o", "e", "i"}
-	binaryCodes = [3]string{"ob", "eb", "ib"}
+	textCodes = [3]string{"o", "e", "i"}
+	// binaryCodes are single characters that no asciicast player knows:
+	// asciinema 3 keeps only the first character of an unknown code when
+	// it converts or concatenates a file, and would have turned the format
+	// version 1 codes ob, eb, ib into o, e, i (docs/FORMAT.md, 4.2).
+	binaryCodes = [3]string{"O", "E", "I"}
 )
 
 // item is one entry of the queue between the hot path and the writer
@@ -571,6 +576,10 @@ func (w *Writer) handle(it item) bool {
 		w.line = appendEscaped(w.line, label)
 		w.endLine()
 		w.indexMarker(label)
+	case kRedacted:
+		w.beginLine(it.t, redactedCode)
+		w.line = strconv.AppendInt(w.line, int64(it.a), 10)
+		w.endLine()
 	case kBegin:
 		w.writeHeader(it.ctl.header)
 		it.ctl.reply <- w.Err()

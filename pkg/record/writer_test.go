@@ -224,11 +224,11 @@ func TestBinaryEvents(t *testing.T) {
 	})
 	got := eventLines(t, data)
 	want := [][2]string{
-		{"o", "ab"}, {"ob", "/w=="}, {"o", "cd"},
-		{"eb", "Yf9i/mP9"},
+		{"o", "ab"}, {"O", "/w=="}, {"o", "cd"},
+		{"E", "Yf9i/mP9"},
 		{"i", "x"}, {"i", "€"},
-		{"eb", "4oI="}, {"e", "qr"},
-		{"ob", "8J8="},
+		{"E", "4oI="}, {"e", "qr"},
+		{"O", "8J8="},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("events %v, want %v", got, want)
@@ -930,7 +930,7 @@ func TestNewerFormatVersionIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _, _, err := readAll(t, out.Bytes())
-	if !errors.Is(err, ErrUnsupportedVersion) || !strings.Contains(err.Error(), "format_version 2") {
+	if !errors.Is(err, ErrUnsupportedVersion) || !strings.Contains(err.Error(), fmt.Sprintf("format_version %d", FormatVersion+1)) {
 		t.Errorf("read: %v, want ErrUnsupportedVersion", err)
 	}
 }
@@ -947,9 +947,9 @@ func TestReadPlainAsciicast(t *testing.T) {
 		t.Fatalf("read: %v %v %+v", err, tr, h)
 	}
 	want := []Event{
-		{500 * time.Millisecond, 'o', []byte("hi\r\n")},
-		{600 * time.Millisecond, 'i', []byte("x")},
-		{950 * time.Millisecond, 'x', []byte("0")},
+		{Time: 500 * time.Millisecond, Code: 'o', Data: []byte("hi\r\n")},
+		{Time: 600 * time.Millisecond, Code: 'i', Data: []byte("x")},
+		{Time: 950 * time.Millisecond, Code: 'x', Data: []byte("0")},
 	}
 	if !reflect.DeepEqual(evs, want) {
 		t.Errorf("events %v, want %v", evs, want)

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/kubectl-rexec/kubectl-rexec/pkg/record"
@@ -226,7 +227,12 @@ func (p *player) play(ev record.Event) error {
 		return p.write(p.o.ErrOut, p.err, ev.Data)
 	case 'i':
 		if p.o.ShowInput && p.o.Out != nil {
-			return p.write(p.o.Out, nil, inputOverlay(ev.Data))
+			data := ev.Data
+			if ev.Redacted > 0 {
+				// Typed, not kept (an H event): one dot per byte.
+				data = []byte(strings.Repeat("•", min(ev.Redacted, 64)))
+			}
+			return p.write(p.o.Out, nil, inputOverlay(data))
 		}
 	case 'r':
 		if c, r, ok := parseSize(ev.Data); ok {

@@ -61,19 +61,35 @@ func (c *chapters) input(record recordFunc) recordFunc {
 		if err := record(p); err != nil {
 			return err
 		}
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		// Note the prompt when a new line starts, for echo and password
-		// checks; feed key by key so that several lines in one read each
-		// see their own prompt.
-		for i := 0; i < len(p); i++ {
-			if !c.in.Pending() {
-				c.prompt = c.out.Current()
-			}
-			c.in.Write(0, p[i:i+1])
-		}
+		c.typed(p)
 		return nil
 	}
+}
+
+// typed reads keys sent to the terminal.
+func (c *chapters) typed(p []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	// Note the prompt when a new line starts, for echo and password
+	// checks; feed key by key so that several lines in one read each
+	// see their own prompt.
+	for i := 0; i < len(p); i++ {
+		if !c.in.Pending() {
+			c.prompt = c.out.Current()
+		}
+		c.in.Write(0, p[i:i+1])
+	}
+}
+
+// secret notes keys that were typed but not recorded (the echo gate kept
+// only their count): the line's label then comes from its echo.
+func (c *chapters) secret() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.in.Pending() {
+		c.prompt = c.out.Current()
+	}
+	c.in.MarkUncertain()
 }
 
 // output wraps the recording of the terminal's output.
@@ -85,11 +101,16 @@ func (c *chapters) output(record recordFunc) recordFunc {
 		if err := record(p); err != nil {
 			return err
 		}
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		c.out.Write(0, p)
+		c.shown(p)
 		return nil
 	}
+}
+
+// shown reads the terminal's output.
+func (c *chapters) shown(p []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.out.Write(0, p)
 }
 
 // enter is called (under mu) for every line ended by Enter.

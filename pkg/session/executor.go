@@ -47,6 +47,11 @@ type Config struct {
 	// OmitInput leaves stdin out of the recording (--record-input=false);
 	// the header says so.
 	OmitInput bool
+	// RecordUnechoedInput records typed input in full even when the remote
+	// terminal did not echo it (--record-unechoed-input). By default such
+	// input of an interactive TTY session is recorded as its length only
+	// (echogate.go), and the header says input_redaction: unechoed.
+	RecordUnechoedInput bool
 	// PingInterval is how often the SPDY connection is pinged
 	// (--ping-interval); zero means client-go's DefaultPingInterval. The
 	// WebSocket executor pings every 5 s whatever is set here: client-go
@@ -186,25 +191,15 @@ func (e *Executor) ExecuteWithContext(ctx context.Context, u *url.URL, config *r
 	u = route.apply(u)
 
 	fail := func(err error) { s.recordingFailed(err); cancel(err) }
-	var ch *chapters // commands as markers, in an interactive TTY session
-	// Markers from typed lines would record input: none without it.
-	if tty && stdin != nil && !e.cfg.OmitInput {
-		ch = newChapters(s.w.Marker)
-	}
 	opts := remotecommand.StreamOptions{Tty: tty}
-	if stdin != nil && e.cfg.OmitInput {
-		opts.Stdin = stdin
-	} else if stdin != nil {
-		opts.Stdin = &inputTee{in: stdin, record: ch.input(s.w.Stdin), fail: fail}
-	}
-	if stdout != nil {
-		opts.Stdout = &outputTee{out: stdout, record: ch.output(s.w.Stdout), fail: fail}
+	var gate *echoGate
+	if e.redactsInput(stdin != nil, tty) {
+		gate = e.gated(s, &opts, stdin, stdout, sizes, fail)
+	} else {
+		e.ungated(s, &opts, stdin, stdout, sizes, tty, fail)
 	}
 	if stderr != nil {
 		opts.Stderr = &outputTee{out: stderr, record: s.w.Stderr, fail: fail}
-	}
-	if sizes != nil {
-		opts.TerminalSizeQueue = &sizeTee{next: sizes, record: s.w.Resize, fail: fail}
 	}
 
 	streamErr := s.stream(ctx, u, opts)
@@ -213,7 +208,96 @@ func (e *Executor) ExecuteWithContext(ctx context.Context, u *url.URL, config *r
 		// away, say) rather than a bare "context canceled".
 		streamErr = fmt.Errorf("%w: %w", cause, context.Canceled)
 	}
+	if gate != nil {
+		// Hand over what waited for an echo before the recording closes.
+		if err := gate.Close(); err != nil {
+			s.recordingFailed(err)
+		}
+	}
 	return e.finish(s, streamErr)
+}
+
+// redactsInput tells whether typed input the remote terminal does not echo
+// is recorded as its length only: in an interactive TTY session that
+// records its input, unless --record-unechoed-input.
+func (e *Executor) redactsInput(stdin, tty bool) bool {
+	return tty && stdin && !e.cfg.OmitInput && !e.cfg.RecordUnechoedInput && e.cfg.Mode != RecordOff
+}
+
+// ungated records every stream as it comes.
+func (e *Executor) ungated(s *live, opts *remotecommand.StreamOptions, stdin io.Reader, stdout io.Writer, sizes remotecommand.TerminalSizeQueue, tty bool, fail func(error)) {
+	var ch *chapters // commands as markers, in an interactive TTY session
+	// Markers from typed lines would record input: none without it.
+	if tty && stdin != nil && !e.cfg.OmitInput {
+		ch = newChapters(s.w.Marker)
+	}
+	if stdin != nil && e.cfg.OmitInput {
+		opts.Stdin = stdin
+	} else if stdin != nil {
+		opts.Stdin = &inputTee{in: stdin, record: ch.input(s.w.Stdin), fail: fail}
+	}
+	if stdout != nil {
+		opts.Stdout = &outputTee{out: stdout, record: ch.output(s.w.Stdout), fail: fail}
+	}
+	if sizes != nil {
+		opts.TerminalSizeQueue = &sizeTee{next: sizes, record: s.w.Resize, fail: fail}
+	}
+}
+
+// gated records stdin, stdout and resizes through the echo gate, which
+// keeps typed input the remote terminal does not echo as its length only.
+func (e *Executor) gated(s *live, opts *remotecommand.StreamOptions, stdin io.Reader, stdout io.Writer, sizes remotecommand.TerminalSizeQueue, fail func(error)) *echoGate {
+	out := &gatedRecording{w: s.w}
+	out.ch = newChapters(func(label string) error { return s.w.MarkerAt(out.at, label) })
+	gate := newEchoGate(out, e.cfg.Record.Now)
+	opts.Stdin = &inputTee{in: stdin, record: gate.Input, fail: fail}
+	if stdout != nil {
+		opts.Stdout = &outputTee{out: stdout, record: gate.Output, fail: fail}
+	}
+	if sizes != nil {
+		opts.TerminalSizeQueue = &sizeTee{next: sizes, record: gate.Resize, fail: fail}
+	}
+	return gate
+}
+
+// gatedRecording records what the echo gate hands over, in order and with
+// its own times, and shows it to the command marking.
+type gatedRecording struct {
+	w  recorder
+	ch *chapters
+	at time.Time // the time of the event being handed over, for markers
+}
+
+func (g *gatedRecording) input(t time.Time, p []byte) error {
+	g.at = t
+	if err := g.w.StdinAt(t, p); err != nil {
+		return err
+	}
+	g.ch.typed(p)
+	return nil
+}
+
+func (g *gatedRecording) redacted(t time.Time, n int) error {
+	g.at = t
+	if err := g.w.RedactedStdinAt(t, n); err != nil {
+		return err
+	}
+	g.ch.secret()
+	return nil
+}
+
+func (g *gatedRecording) output(t time.Time, p []byte) error {
+	g.at = t
+	if err := g.w.StdoutAt(t, p); err != nil {
+		return err
+	}
+	g.ch.shown(p)
+	return nil
+}
+
+func (g *gatedRecording) resize(t time.Time, cols, rows int) error {
+	g.at = t
+	return g.w.ResizeAt(t, cols, rows)
 }
 
 // live is one running session: its recording and what the stream told us.

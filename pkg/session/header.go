@@ -21,7 +21,7 @@ import (
 func (e *Executor) header(u *url.URL, config *rest.Config, id string, now time.Time, stdin, tty bool) record.Header {
 	q := u.Query()
 	meta := &record.Meta{
-		FormatVersion: 1,
+		FormatVersion: record.FormatVersion,
 		SessionID:     id,
 		User:          e.cfg.Identity.User(),
 		Context:       e.cfg.Context,
@@ -40,6 +40,9 @@ func (e *Executor) header(u *url.URL, config *rest.Config, id string, now time.T
 		Reason:        e.cfg.Reason,
 		Ticket:        e.cfg.Ticket,
 		InputOmitted:  stdin && e.cfg.OmitInput,
+	}
+	if e.redactsInput(stdin, tty) {
+		meta.InputRedaction = record.InputRedactionUnechoed
 	}
 	meta.Namespace, meta.Pod = podFromPath(u.Path)
 	if e.cfg.Pod != nil {

@@ -39,6 +39,13 @@ type recorder interface {
 	Marker(label string) error
 	Close(record.End) error
 	Path() string
+	// The At variants record an event at the time it happened (the echo
+	// gate hands events over once it has decided about typed input).
+	StdinAt(t time.Time, p []byte) error
+	RedactedStdinAt(t time.Time, n int) error
+	StdoutAt(t time.Time, p []byte) error
+	ResizeAt(t time.Time, cols, rows int) error
+	MarkerAt(t time.Time, label string) error
 }
 
 // createRecorder creates the recording for the session described by h,
@@ -128,6 +135,12 @@ func (nopRecorder) Marker(string) error       { return nil }
 func (nopRecorder) Close(record.End) error    { return nil }
 func (nopRecorder) Path() string              { return "" }
 
+func (nopRecorder) StdinAt(time.Time, []byte) error      { return nil }
+func (nopRecorder) RedactedStdinAt(time.Time, int) error { return nil }
+func (nopRecorder) StdoutAt(time.Time, []byte) error     { return nil }
+func (nopRecorder) ResizeAt(time.Time, int, int) error   { return nil }
+func (nopRecorder) MarkerAt(time.Time, string) error     { return nil }
+
 // bestEffort records into w until the first failure, which it reports once
 // through warn; from then on it records nothing and never fails, so the
 // session goes on. What was recorded before the failure stays valid.
@@ -164,6 +177,22 @@ func (b *bestEffort) Stdin(p []byte) error  { return b.do(func() error { return 
 func (b *bestEffort) Resize(c, r int) error { return b.do(func() error { return b.w.Resize(c, r) }) }
 func (b *bestEffort) Marker(l string) error { return b.do(func() error { return b.w.Marker(l) }) }
 func (b *bestEffort) Path() string          { return b.w.Path() }
+
+func (b *bestEffort) StdinAt(t time.Time, p []byte) error {
+	return b.do(func() error { return b.w.StdinAt(t, p) })
+}
+func (b *bestEffort) RedactedStdinAt(t time.Time, n int) error {
+	return b.do(func() error { return b.w.RedactedStdinAt(t, n) })
+}
+func (b *bestEffort) StdoutAt(t time.Time, p []byte) error {
+	return b.do(func() error { return b.w.StdoutAt(t, p) })
+}
+func (b *bestEffort) ResizeAt(t time.Time, c, r int) error {
+	return b.do(func() error { return b.w.ResizeAt(t, c, r) })
+}
+func (b *bestEffort) MarkerAt(t time.Time, l string) error {
+	return b.do(func() error { return b.w.MarkerAt(t, l) })
+}
 
 // Close always closes the file; a failure is one more warning at most.
 func (b *bestEffort) Close(end record.End) error { return b.check(b.w.Close(end)) }

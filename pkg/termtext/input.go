@@ -32,6 +32,13 @@ type Input struct {
 	now       time.Duration
 }
 
+// MarkUncertain makes the current line Uncertain: keys were typed on it
+// that are not known (the recorder kept only their count).
+func (in *Input) MarkUncertain() {
+	in.mark()
+	in.uncertain = true
+}
+
 // Pending tells whether keys have been typed on the current line.
 func (in *Input) Pending() bool { return in.started }
 

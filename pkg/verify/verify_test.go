@@ -418,3 +418,11 @@ func TestIndexMarkersChecked(t *testing.T) {
 		t.Errorf("untouched: %s %s", r.Verdict, r.Detail)
 	}
 }
+
+// A recording of format version 1 (binary events ob, eb, ib) still verifies.
+func TestFormatVersion1Verifies(t *testing.T) {
+	r := File("../record/testdata/format-v1-binary.cast.zst", Options{})
+	if r.Verdict != OK || r.Events != 14 {
+		t.Fatalf("got %s %q, %d events", r.Verdict, r.Summary, r.Events)
+	}
+}
