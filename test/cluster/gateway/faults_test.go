@@ -207,7 +207,48 @@ func TestStoreDownQueues(t *testing.T) {
 	}
 	h, _ := gatewayRecording(t, g, onlyHeader(t, dir).Rexec.SessionID)
 	srv.Restart(t)
-	waitObject(t, srv, bucket, upload.Key("gw", h))
+	key := upload.Key("gw", h)
+	waitObject(t, srv, bucket, key)
+	// The plugin's reading commands take the gateway's recordings from the
+	// store like any other.
+	env := append(baseEnv(t, true), srv.Env()...)
+	ls := runCmd(t, env, nil, rexecBin, "ls", "-o", "wide", "s3://"+bucket+"/gw")
+	if ls.code != 0 || !strings.Contains(ls.stdout, alice) || !strings.Contains(ls.stdout, "complete") {
+		t.Errorf("ls s3://%s/gw: exit %d, %q %q", bucket, ls.code, ls.stdout, ls.stderr)
+	}
+	v := runCmd(t, env, nil, rexecBin, "verify", "--pub", gatewayPublicKey(t), "s3://"+bucket+"/"+key)
+	if v.code != 0 || !strings.Contains(v.stdout, "OK (signed by") {
+		t.Errorf("verify s3://...: exit %d, %q %q", v.code, v.stdout, v.stderr)
+	}
+}
+
+// TestDrain: SIGTERM drains: the running session goes on to its end, new
+// sessions are refused with a word saying why, and the gateway exits once
+// the session is over.
+func TestDrain(t *testing.T) {
+	g := withGateway(t, gatewayOptions{})
+	cmd, stdin, out, _, _ := startRexec(t, alice, "-i", target, "--", "sh", "-c", "echo started; cat")
+	if err := g.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	var last result
+	waitFor(t, "new sessions to be refused while draining", func() bool {
+		last, _ = rexecRun(t, alice, true, nil, "-q", target, "--", "echo", "should not run")
+		return last.code != 0 && strings.Contains(last.stderr, "shutting down")
+	})
+	if _, err := io.WriteString(stdin, "still here\n"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the running session to go on", func() bool { return strings.Contains(out.String(), "still here") })
+	stdin.Close()
+	if code := exitOf(t, cmd); code != 0 {
+		t.Errorf("the drained session exited %d, want 0", code)
+	}
+	select {
+	case <-g.done:
+	case <-time.After(30 * time.Second):
+		t.Errorf("the gateway did not exit once its last session ended")
+	}
 }
 
 // waitObject waits until the store holds key.

@@ -346,15 +346,12 @@ func TestGatewayRecording(t *testing.T) {
 	if o != "got typed input\n" || e != "oops\n" || i != "typed input\n" {
 		t.Errorf("recorded stdout %q, stderr %q, stdin %q", o, e, i)
 	}
-	pub := filepath.Join(t.TempDir(), "gateway.pub")
+	pub := gatewayPublicKey(t)
+	v := runCmd(t, baseEnv(t, true), nil, rexecBin, "verify", "--pub", pub, path)
 	cm, err := tc.Client.CoreV1().ConfigMaps("rexec-system").Get(context.Background(), "rexec-gateway-signing", metav1.GetOptions{})
 	if err != nil {
-		t.Fatalf("the gateway's public key: %v", err)
-	}
-	if err := os.WriteFile(pub, []byte(cm.Data["sign.pub"]), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	v := runCmd(t, baseEnv(t, true), nil, rexecBin, "verify", "--pub", pub, path)
 	if v.code != 0 || !strings.Contains(v.stdout, "OK (signed by "+cm.Data["key-id"]) {
 		t.Errorf("verify --pub: exit %d, %q %q", v.code, v.stdout, v.stderr)
 	}
@@ -366,6 +363,20 @@ func TestGatewayRecording(t *testing.T) {
 				slices.Contains(ev.ImpersonatedUser.Extra["rexec.kubectl-rexec.io/session"], m.SessionID)
 		}) != ""
 	})
+}
+
+// gatewayPublicKey writes the public key the gateway publishes to a file.
+func gatewayPublicKey(t *testing.T) string {
+	t.Helper()
+	cm, err := tc.Client.CoreV1().ConfigMaps("rexec-system").Get(context.Background(), "rexec-gateway-signing", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("the gateway's public key: %v", err)
+	}
+	pub := filepath.Join(t.TempDir(), "gateway.pub")
+	if err := os.WriteFile(pub, []byte(cm.Data["sign.pub"]), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return pub
 }
 
 // TestNoEscalation: bob may use the gateway's group but not core
