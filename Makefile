@@ -41,7 +41,7 @@ test-fast unit: build s3-build
 	$(GO) test -count=1 ./...
 
 # Every test. This is what CI runs.
-test: vet unit e2e
+test: vet unit test-image e2e
 
 # End-to-end against a real kube-apiserver + etcd, with real kubectl beside ours.
 e2e: build build-gateway cluster-build
@@ -68,6 +68,18 @@ cluster-down:
 # PLATFORMS="linux/amd64" builds just one. See hack/dist.sh.
 dist:
 	VERSION='$(VERSION)' COMMIT='$(COMMIT)' GO='$(GO)' bash hack/dist.sh
+
+# The gateway's OCI image (linux/amd64+arm64, no container daemon, reproducible):
+# dist/rexec-gateway_VERSION_oci.tar and .digest; PUSH=REGISTRY/REPO:TAG pushes it;
+# PLATFORMS=linux/amd64 builds one. test-image: the image tool's tests (part of make test).
+# See hack/image/README.md.
+.PHONY: image test-image
+image:
+	VERSION='$(VERSION)' COMMIT='$(COMMIT)' GO='$(GO)' bash hack/image/image.sh
+
+test-image:
+	@test -z "$$(gofmt -l hack/image)" || (echo "gofmt needed:"; gofmt -l hack/image; exit 1)
+	cd hack/image && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 fmt:
 	gofmt -w cmd pkg internal test

@@ -69,11 +69,11 @@ func platform(key string) (v1.Platform, error) {
 	return p, nil
 }
 
-// sortedPlatforms gives the platforms of spec in a fixed order, so the index
+// sortedKeys gives the platforms of a map in a fixed order, so the index
 // lists them the same way every time.
-func sortedPlatforms(binaries map[string][]byte) []string {
-	keys := make([]string, 0, len(binaries))
-	for k := range binaries {
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
@@ -288,6 +288,14 @@ func buildImage(s Spec, key string) (v1.Image, v1.Platform, error) {
 	return img, p, nil
 }
 
+// plainImage keeps artifactType out of the image's index entry.
+// go-containerregistry sets it to the config media type; Docker and BuildKit
+// do not, and readers that predate OCI 1.1 (skopeo 1.9, Debian 12's) cannot
+// carry it over, so they rewrite the index and its digest changes on copy.
+type plainImage struct{ v1.Image }
+
+func (plainImage) ArtifactType() (string, error) { return "", nil }
+
 // Build makes the multi-platform index: one image per binary, annotated like
 // the images' labels.
 func Build(s Spec) (v1.ImageIndex, error) {
@@ -295,13 +303,13 @@ func Build(s Spec) (v1.ImageIndex, error) {
 		return nil, err
 	}
 	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
-	for _, key := range sortedPlatforms(s.Binaries) {
+	for _, key := range sortedKeys(s.Binaries) {
 		img, p, err := buildImage(s, key)
 		if err != nil {
 			return nil, err
 		}
 		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{
-			Add:        img,
+			Add:        plainImage{img},
 			Descriptor: v1.Descriptor{Platform: &p},
 		})
 	}

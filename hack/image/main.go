@@ -58,6 +58,7 @@ type options struct {
 	digestFile string
 	from       string
 	push       string
+	platforms  string
 	noRun      bool
 }
 
@@ -86,6 +87,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.digestFile, "digest-file", "", "file to write the index digest to (default: -out with .tar replaced by .digest)")
 	fs.StringVar(&o.from, "from", "", "verify (and push) this existing archive instead of building one")
 	fs.StringVar(&o.push, "push", "", "push the verified index to REGISTRY/REPO:TAG, with the credentials docker/podman login stored")
+	fs.StringVar(&o.platforms, "platforms", "", "comma-separated platforms the archive must hold (default: those of -binary; with -from, linux/amd64,linux/arm64)")
 	fs.BoolVar(&o.noRun, "no-run", false, "do not run the host platform's gateway with --version while verifying")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -95,6 +97,12 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if (o.from == "") == (o.out == "") {
 		return nil, fmt.Errorf("give -out FILE to build an archive, or -from FILE to verify or push an existing one")
+	}
+	if o.platforms == "" {
+		o.platforms = "linux/amd64,linux/arm64"
+		if len(o.binaries) > 0 {
+			o.platforms = strings.Join(sortedKeys(o.binaries), ",")
+		}
 	}
 	if o.digestFile == "" && o.out != "" {
 		o.digestFile = strings.TrimSuffix(o.out, ".tar") + ".digest"
@@ -123,7 +131,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if version == "" {
 		version = a.Tag
 	}
-	rep, err := Verify(a, Expect{Version: version, Platforms: []string{"linux/amd64", "linux/arm64"}, RunHost: !o.noRun})
+	rep, err := Verify(a, Expect{Version: version, Platforms: strings.Split(o.platforms, ","), RunHost: !o.noRun})
 	if err != nil {
 		return fmt.Errorf("%s does not hold a valid rexec-gateway image:\n%w", archive, err)
 	}
