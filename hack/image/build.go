@@ -146,10 +146,10 @@ func checkTag(v string) error {
 // instead of making every TLS connection of the gateway fail.
 func checkCABundle(pem []byte) error {
 	if len(pem) == 0 {
-		return fmt.Errorf("CA bundle is empty: pass -ca-certs /etc/ssl/certs/ca-certificates.crt (apt-get install ca-certificates)")
+		return fmt.Errorf("CA bundle is empty: pass a PEM bundle as -ca-certs")
 	}
 	if !x509.NewCertPool().AppendCertsFromPEM(pem) {
-		return fmt.Errorf("CA bundle holds no PEM certificate: pass -ca-certs /etc/ssl/certs/ca-certificates.crt")
+		return fmt.Errorf("CA bundle holds no PEM certificate: pass a PEM bundle as -ca-certs")
 	}
 	return nil
 }

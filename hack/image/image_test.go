@@ -584,9 +584,12 @@ func TestBadInput(t *testing.T) {
 		{"missing binary", []string{"-binary", "linux/arm64=" + filepath.Join(dir, "nope")}, "read gateway binary for linux/arm64"},
 		{"unknown platform", []string{"-binary", "linux/386=" + text}, "only linux/amd64 and linux/arm64"},
 		{"CA not PEM", []string{"-ca-certs", text}, "holds no PEM certificate"},
-		{"CA missing", []string{"-ca-certs", filepath.Join(dir, "nope.pem")}, "apt-get install ca-certificates"},
+		{"CA missing", []string{"-ca-certs", filepath.Join(dir, "nope.pem")}, "read CA bundle"},
+		{"CA not given", []string{"-ca-certs", ""}, "-ca-certs FILE is required"},
 		{"version not a tag", []string{"-version", "v1.0.0+build"}, "cannot be an image tag"},
 		{"no time", []string{"-created", ""}, "set SOURCE_DATE_EPOCH"},
+		// Built, but fails its checks: the archive must not replace the old one.
+		{"fails verification", []string{"-platforms", "linux/amd64"}, "does not hold a valid rexec-gateway image"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -604,7 +607,7 @@ func TestBadInput(t *testing.T) {
 			if b, _ := os.ReadFile(out); string(b) != "previous archive" {
 				t.Errorf("the failed build replaced %s", out)
 			}
-			if matches, _ := filepath.Glob(out + "*.tmp*"); len(matches) != 0 {
+			if matches, _ := filepath.Glob(out + ".*"); len(matches) != 0 {
 				t.Errorf("left behind %v", matches)
 			}
 		})

@@ -77,7 +77,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("rexec-image", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Var(o.binaries, "binary", "PLATFORM=PATH of a static gateway binary, for linux/amd64 and linux/arm64 (repeat)")
-	fs.StringVar(&o.caCerts, "ca-certs", "/etc/ssl/certs/ca-certificates.crt", "PEM CA bundle to ship as /"+caPath)
+	fs.StringVar(&o.caCerts, "ca-certs", "", "PEM CA bundle to ship as /"+caPath+" (required to build)")
 	fs.StringVar(&o.caVersion, "ca-certs-version", "", "version of the Debian ca-certificates package the bundle comes from (a label)")
 	fs.StringVar(&o.version, "version", "", "image version: the tag in the layout, the version label, and what the gateway's --version prints")
 	fs.StringVar(&o.revision, "revision", "", "source commit (label org.opencontainers.image.revision)")
@@ -117,8 +117,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	archive := o.from
 	if archive == "" {
-		archive = o.out
-		if err := build(o); err != nil {
+		// Written beside -out and renamed only once verified: a build that
+		// fails its checks leaves the previous archive in place.
+		archive = o.out + ".unverified"
+		defer os.Remove(archive)
+		if err := build(o, archive); err != nil {
 			return err
 		}
 	}
@@ -135,6 +138,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%s does not hold a valid rexec-gateway image:\n%w", archive, err)
 	}
+	if o.from == "" {
+		if err := os.Rename(archive, o.out); err != nil {
+			return fmt.Errorf("write %s: %w", o.out, err)
+		}
+		archive = o.out
+	}
 	printReport(stdout, archive, a.Tag, rep)
 	if o.digestFile != "" {
 		if err := os.WriteFile(o.digestFile, []byte(rep.Digest.String()+"\n"), 0o644); err != nil {
@@ -147,15 +156,19 @@ func run(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func build(o *options) error {
+func build(o *options, out string) error {
 	s := Spec{Version: o.version, Revision: o.revision, Source: o.source, CAVersion: o.caVersion, Binaries: map[string][]byte{}}
 	sec, err := strconv.ParseInt(o.created, 10, 64)
 	if err != nil {
 		return fmt.Errorf("creation time %q: set SOURCE_DATE_EPOCH (or -created) to Unix seconds, e.g. $(git log -1 --format=%%ct)", o.created)
 	}
 	s.Created = time.Unix(sec, 0).UTC()
+	if o.caCerts == "" {
+		return fmt.Errorf("-ca-certs FILE is required: `make image` makes the bundle from the Debian ca-certificates package " +
+			"(the host's /etc/ssl/certs/ca-certificates.crt may hold local CAs that must not ship)")
+	}
 	if s.CACerts, err = os.ReadFile(o.caCerts); err != nil {
-		return fmt.Errorf("read CA bundle: %w (apt-get install ca-certificates, or pass -ca-certs)", err)
+		return fmt.Errorf("read CA bundle: %w", err)
 	}
 	for key, path := range o.binaries {
 		if s.Binaries[key], err = os.ReadFile(path); err != nil {
@@ -166,7 +179,7 @@ func build(o *options) error {
 	if err != nil {
 		return err
 	}
-	return WriteArchive(o.out, idx, s.Version, s.Created)
+	return WriteArchive(out, idx, s.Version, s.Created)
 }
 
 func printReport(w io.Writer, archive, tag string, rep *Report) {
