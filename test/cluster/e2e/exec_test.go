@@ -388,7 +388,7 @@ func createPod(t *testing.T, name string, labels, annotations map[string]string,
 		t.Fatalf("creating pod %s: %v", name, err)
 	}
 	var got *corev1.Pod
-	err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+	err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
 		p, err := pods.Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return false, nil
