@@ -137,25 +137,29 @@ func TestTTYSizeResizeAndEOF(t *testing.T) {
 	stdinR, stdinW := io.Pipe()
 	out := &sink{}
 	done := make(chan error, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// The shell says when it sees the new size, so the line is typed after
+	// the resize has reached the terminal.
 	go func() {
-		done <- e.ExecInContainer(context.Background(), "p", "", "c",
-			[]string{"sh", "-c", `stty size; read line; stty size; echo "got:$line"; test -t 0 && echo tty; cat; exit 4`},
+		done <- e.ExecInContainer(ctx, "p", "", "c",
+			[]string{"sh", "-c", `stty size; until [ "$(stty size)" = "40 120" ]; do sleep 0.01; done; echo resized; read line; stty size; echo "got:$line"; test -t 0 && echo tty; cat; exit 4`},
 			stdinR, out, nil, true, resize, 0)
 	}()
-	waitFor(t, func() bool { return strings.Contains(out.String(), "30 100") })
+	waitFor(t, "the first size", func() bool { return strings.Contains(out.String(), "30 100") })
 	resize <- remotecommand.TerminalSize{Width: 120, Height: 40}
-	time.Sleep(100 * time.Millisecond)
+	waitFor(t, "the shell to see the resize", func() bool { return strings.Contains(out.String(), "resized") })
 	if _, err := stdinW.Write([]byte("hello\n")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return strings.Contains(out.String(), "got:hello") })
+	waitFor(t, "the line read back", func() bool { return strings.Contains(out.String(), "got:hello") })
 	_ = stdinW.Close() // EOF: Ctrl-D ends cat, then the shell exits 4
 	select {
 	case err := <-done:
 		if code := exitCode(t, err); code != 4 {
 			t.Fatalf("exit code %d, want 4; output %q", code, out.String())
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(time.Minute):
 		t.Fatalf("tty command did not end at stdin EOF; output %q", out.String())
 	}
 	if s := out.String(); !strings.Contains(s, "40 120") || !strings.Contains(s, "tty") {
@@ -172,7 +176,7 @@ func TestCancelKillsProcessGroup(t *testing.T) {
 	go func() {
 		done <- e.ExecInContainer(ctx, "p", "", "c", []string{"sh", "-c", "sleep 30 & echo $!; wait"}, nil, out, &sink{}, false, nil, 0)
 	}()
-	waitFor(t, func() bool { return strings.HasSuffix(out.String(), "\n") })
+	waitFor(t, "the background job's pid", func() bool { return strings.HasSuffix(out.String(), "\n") })
 	child, err := strconv.Atoi(strings.TrimSpace(out.String()))
 	if err != nil {
 		t.Fatal(err)
@@ -186,14 +190,14 @@ func TestCancelKillsProcessGroup(t *testing.T) {
 		if code := exitCode(t, err); code != 128+9 {
 			t.Errorf("exit code %d, want 137", code)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(time.Minute):
 		t.Fatal("cancelled command did not end")
 	}
 	if e.Running() != 0 {
 		t.Fatal("executor still tracks the command")
 	}
 	// Gone, or at most a zombie waiting for whoever inherited it.
-	waitFor(t, func() bool {
+	waitFor(t, "the background job to end", func() bool {
 		stat, err := os.ReadFile("/proc/" + strconv.Itoa(child) + "/stat")
 		return err != nil || strings.Contains(string(stat), ") Z ")
 	})
@@ -207,7 +211,7 @@ func TestKillAll(t *testing.T) {
 			done <- e.ExecInContainer(context.Background(), "p", "", "c", []string{"sleep", "30"}, nil, &sink{}, nil, tty, nil, 0)
 		}()
 	}
-	waitFor(t, func() bool { return e.Running() == 2 })
+	waitFor(t, "two commands running", func() bool { return e.Running() == 2 })
 	e.KillAll()
 	for range 2 {
 		select {
@@ -215,18 +219,20 @@ func TestKillAll(t *testing.T) {
 			if code := exitCode(t, err); code != 137 {
 				t.Errorf("exit code %d, want 137", code)
 			}
-		case <-time.After(5 * time.Second):
+		case <-time.After(time.Minute):
 			t.Fatal("KillAll left a command running")
 		}
 	}
 }
 
-func waitFor(t *testing.T, cond func() bool) {
+// waitFor polls cond until it holds, failing after a minute with what was
+// awaited.
+func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatal("timed out")
+			t.Fatalf("waited a minute for %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

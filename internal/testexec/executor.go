@@ -16,9 +16,11 @@ var _ remotecommand.Executor = (*Executor)(nil)
 const (
 	// DefaultFirstResizeWait is how long a TTY command waits for the client's
 	// first terminal size. Clients send it right after the streams are set
-	// up, so a short wait makes `stty size` deterministic without slowing
-	// clients that never send one by much.
-	DefaultFirstResizeWait = time.Second
+	// up and the wait ends as soon as it arrives, so it can be long: on a
+	// loaded machine the size may take seconds, and `stty size` as the
+	// first command must still see it. Only a client that never sends a
+	// size waits the whole time.
+	DefaultFirstResizeWait = 30 * time.Second
 	// DefaultOutputGrace bounds how long output is still drained after the
 	// command's process group was killed, in case something outside the
 	// group keeps the pipe or terminal open.

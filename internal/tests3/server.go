@@ -142,7 +142,7 @@ func (s *Server) start() error {
 	go func() { _ = cmd.Wait(); close(done) }()
 	s.cmd, s.done = cmd, done
 
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	client := &http.Client{Timeout: 2 * time.Second}
 	for {
 		select {
@@ -160,7 +160,7 @@ func (s *Server) start() error {
 		}
 		if time.Now().After(deadline) {
 			s.stopLocked()
-			return fmt.Errorf("versitygw on %s not ready after 30s (last: %v)", s.addr, err)
+			return fmt.Errorf("versitygw on %s not ready after a minute (last: %v)", s.addr, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"testing"
-	"time"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -118,14 +117,32 @@ func TestKeystrokeBacklogStaysCompressed(t *testing.T) {
 	}
 }
 
-// slowFile takes bytes at a fixed rate, like a slow or network disk.
+// slowFile is a file that cannot keep up with the compressor: each write
+// costs compressing 16 bytes of text per byte taken, four times the work of
+// compressing the text those bytes stand for (terminal text compresses
+// about 4:1), and at least 64 KiB of it (a write has a cost of its own, as
+// on a disk). The cost is the same kind of work as the compressor's, so a
+// loaded machine slows both alike: a fixed rate (a sleep) stayed fixed
+// while load slowed the compressor below it, and the file then looked fast.
 type slowFile struct {
-	rate float64 // bytes per second
+	enc  *zstd.Encoder
+	text []byte
+	buf  []byte
 	n    int64
 }
 
+func newSlowFile(t *testing.T, text []byte) *slowFile {
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(windowSize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &slowFile{enc: enc, text: text}
+}
+
 func (f *slowFile) Write(p []byte) (int, error) {
-	time.Sleep(time.Duration(float64(len(p)) / f.rate * float64(time.Second)))
+	for work := max(16*len(p), 64<<10); work > 0; work -= 1 << 20 {
+		f.buf = f.enc.EncodeAll(f.text[:min(work, 1<<20)], f.buf[:0])
+	}
 	f.n += int64(len(p))
 	return len(p), nil
 }
@@ -156,7 +173,7 @@ func TestStoreOnlyWhenCompressionLimits(t *testing.T) {
 	if st.RawFrames < st.Frames/2 {
 		t.Errorf("fast file: %d of %d frames stored, want most", st.RawFrames, st.Frames)
 	}
-	slow := &slowFile{rate: 20 << 20}
+	slow := newSlowFile(t, text)
 	st = run(slow)
 	t.Logf("slow file: %d of %d frames stored, %d bytes written", st.RawFrames, st.Frames, slow.n)
 	if st.RawFrames > 1 {

@@ -558,7 +558,7 @@ func TestFrameRolloverAtFrameSpan(t *testing.T) {
 	}
 	// An idle session: the open frame closes on the clock alone.
 	clock.Add(time.Minute)
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for w.Stats().Frames != 4 {
 		if time.Now().After(deadline) {
 			t.Fatalf("the idle frame was not closed: %d frames", w.Stats().Frames)
@@ -596,7 +596,7 @@ func TestPeriodicFlush(t *testing.T) {
 	}
 	defer w.Close(End{})
 	apply(t, w, op{code: 'o', data: []byte("hello\n")})
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for {
 		_, evs, _, err := readAll(t, out.Bytes())
 		if len(evs) == 1 && string(evs[0].Data) == "hello\n" {
@@ -674,7 +674,7 @@ func TestWriteErrorStopsRecording(t *testing.T) {
 	}()
 	select {
 	case <-done:
-	case <-time.After(10 * time.Second):
+	case <-time.After(time.Minute):
 		t.Fatal("the hot path blocked after a write error")
 	}
 	if err := w.Close(exited(0)); !errors.Is(err, errDiskFull) {
@@ -731,7 +731,13 @@ func TestBackpressureNeverDrops(t *testing.T) {
 			sent.Add(1)
 		}
 	}()
-	time.Sleep(100 * time.Millisecond)
+	// Wait for a write to find the queue full (the writer is stuck in the
+	// disk's Write after a frame or two): from then on the stream must wait.
+	for deadline := time.Now().Add(time.Minute); w.stalled.Load() < 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no write found the queue full within a minute; %d returned", sent.Load())
+		}
+	}
 	if n := sent.Load(); n >= 50 {
 		t.Fatalf("all %d writes returned while the disk was stuck", n)
 	}

@@ -192,7 +192,7 @@ func TestFollow(t *testing.T) {
 	var out syncBuf
 	done := make(chan error, 1)
 	var res Result
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	waiting := make(chan struct{}, 100)
 	go func() {

@@ -35,33 +35,69 @@ func segmentsConcat(t *testing.T, store *storage.Store, target storage.URL) ([]b
 }
 
 // liveSession records a real session into path with the record package's
-// own writer (flushing every 50ms), writing output for about d, and calls
-// during once in the middle.
-func liveSession(t *testing.T, path string, d time.Duration, during func()) {
+// own writer. It writes random output, flushed to the file, until the file
+// holds at least before bytes; then it calls during, while the file stands
+// still, so that during can wait for the live upload to reach a known
+// state; then it writes as much again and closes the recording.
+func liveSession(t *testing.T, path string, before int64, during func()) {
 	t.Helper()
 	w, err := record.Create(path, record.Options{FlushEvery: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
-	h := testrec.Header("bob", "prod", "kube-system", "coredns-0", "coredns", start, "sh")
+	h := testrec.Header("bob", "prod", "kube-system", "coredns-0", "coredns", time.Now(), "sh")
 	if err := w.Begin(h); err != nil {
 		t.Fatal(err)
 	}
-	var called bool
-	for i := 0; time.Since(start) < d; i++ {
-		// Random text, so that compression does not shrink it to nothing.
-		if err := w.Stdout(fmt.Appendf(nil, "%08d %s\r\n", i, rand.Text()+rand.Text()+rand.Text())); err != nil {
-			t.Fatal(err)
+	var i int
+	writeUntil := func(size int64) {
+		for fileSize(t, path) < size {
+			for range 32 {
+				// Random text, so that compression does not shrink it to nothing.
+				if err := w.Stdout(fmt.Appendf(nil, "%08d %s\r\n", i, rand.Text()+rand.Text()+rand.Text())); err != nil {
+					t.Fatal(err)
+				}
+				i++
+			}
+			// Flush returns once the bytes are in the file: the size
+			// checked next is what the live upload can see.
+			if err := w.Flush(); err != nil {
+				t.Fatal(err)
+			}
 		}
-		if !called && time.Since(start) > d/2 {
-			called = true
-			during()
-		}
-		time.Sleep(time.Millisecond)
 	}
+	writeUntil(before)
+	during()
+	writeUntil(fileSize(t, path) + before)
 	if err := w.Close(record.End{Reason: record.ReasonExited, ExitCode: testrec.Code(0)}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
+}
+
+// waitLive polls l's counters until ok holds, failing after a minute with
+// what was awaited: the live upload runs on its own ticker, and a loaded
+// machine may take many of its turns to get there.
+func waitLive(t *testing.T, l *Live, what string, ok func(LiveStats) bool) LiveStats {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		s := l.Stats()
+		if ok(s) {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waited a minute for %s; stats %+v", what, s)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -77,11 +113,13 @@ func TestLive(t *testing.T) {
 	l := StartLive(store, path, target, LiveOptions{Interval: 200 * time.Millisecond, Metadata: map[string]string{"session-id": "s1"}})
 
 	var midSegments int
-	liveSession(t, path, 2*time.Second, func() {
-		// Let at least two intervals pass, then look at the store while
-		// the recording is still being written.
-		time.Sleep(500 * time.Millisecond)
+	liveSession(t, path, 32<<10, func() {
+		// The recording is open and its file stands still: the next
+		// interval's segment brings the store up to the whole file.
 		file := fileBytes(t, path)
+		waitLive(t, l, fmt.Sprintf("segments holding all %d bytes written so far", len(file)), func(s LiveStats) bool {
+			return s.Bytes >= int64(len(file))
+		})
 		got, n := segmentsConcat(t, store, target)
 		midSegments = n
 		if n == 0 {
@@ -163,9 +201,21 @@ func TestLiveThreshold(t *testing.T) {
 	const threshold = 16 << 10
 	l := StartLive(store, path, target, LiveOptions{Interval: time.Hour, Threshold: threshold, Poll: 20 * time.Millisecond})
 	var mid LiveStats
-	liveSession(t, path, 1500*time.Millisecond, func() {
-		time.Sleep(300 * time.Millisecond)
-		mid = l.Stats()
+	var midSize int64
+	liveSession(t, path, 3*threshold, func() {
+		// The interval is an hour away: only the threshold can send
+		// segments up while the session runs, one per whole threshold.
+		midSize = fileSize(t, path)
+		mid = waitLive(t, l, fmt.Sprintf("%d segments of a %d-byte file with a %d-byte threshold", midSize/threshold, midSize, threshold), func(s LiveStats) bool {
+			return s.Segments >= int(midSize/threshold)
+		})
+	})
+	// Stop sends the rest as one last segment only when it is at most a
+	// threshold; the rest of the session was written at once, so let the
+	// live upload work through its whole thresholds first.
+	size := fileSize(t, path)
+	waitLive(t, l, fmt.Sprintf("segments up to the last %d bytes of %d", threshold, size), func(s LiveStats) bool {
+		return size-s.Bytes < threshold
 	})
 	stats, err := l.Stop(context.Background())
 	if err != nil {
@@ -173,7 +223,7 @@ func TestLiveThreshold(t *testing.T) {
 	}
 	want := fileBytes(t, path)
 	got, _ := segmentsConcat(t, store, target)
-	t.Logf("mid-session %+v; after Stop %+v; file %d bytes", mid, stats, len(want))
+	t.Logf("mid-session %+v (file %d bytes); after Stop %+v; file %d bytes", mid, midSize, stats, len(want))
 	if mid.Segments < 2 {
 		t.Errorf("only %d segments mid-session with a %d-byte threshold", mid.Segments, threshold)
 	}
@@ -199,12 +249,9 @@ func TestLiveOutage(t *testing.T) {
 	l := StartLive(store, path, target, LiveOptions{Interval: 100 * time.Millisecond, RetentionMode: "GOVERNANCE", RetentionDays: 1})
 	srv.Stop()
 	var down LiveStats
-	liveSession(t, path, 2*time.Second, func() {
+	liveSession(t, path, 16<<10, func() {
 		// The SDK retries a failed request a few times before giving up.
-		for deadline := time.Now().Add(15 * time.Second); l.Stats().Failures == 0 && time.Now().Before(deadline); {
-			time.Sleep(50 * time.Millisecond)
-		}
-		down = l.Stats()
+		down = waitLive(t, l, "a failed segment upload while the store is down", func(s LiveStats) bool { return s.Failures > 0 })
 		srv.Restart(t)
 	})
 	stats, err := l.Stop(context.Background())

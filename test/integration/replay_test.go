@@ -158,9 +158,13 @@ func TestLsAndInfoOnRealSessions(t *testing.T) {
 }
 
 // replay --follow shows a session while it runs and stops when it ends.
+// The session waits for a line on stdin after tick-1, so follow is
+// attached while it runs however slow the machine is.
 func TestFollowLiveSession(t *testing.T) {
 	_, kc := cluster(t, testserver.Options{})
-	s := start(t, kc, nil, "demo", "--", "sh", "-c", "for i in 1 2 3 4 5 6; do echo tick-$i; sleep 0.5; done")
+	in, inW := io.Pipe()
+	defer inW.Close()
+	s := startInput(t, kc, nil, in, "-i", "demo", "--", "sh", "-c", "echo tick-1; read go; for i in 2 3 4 5 6; do echo tick-$i; done")
 	waitFor(t, "the recording", func() bool {
 		files, _ := filepath.Glob(filepath.Join(s.dir, "*.cast.zst"))
 		return len(files) == 1 && strings.Contains(s.stdout.String(), "tick-1")
@@ -174,6 +178,16 @@ func TestFollowLiveSession(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- f.Wait() }()
+	waitFor(t, "follow to show tick-1", func() bool { return strings.Contains(fout.String(), "tick-1") })
+	select {
+	case err := <-done:
+		t.Fatalf("replay --follow ended while the session runs: %v; out %q err %q", err, fout.String(), ferr.String())
+	default:
+	}
+	if _, err := inW.Write([]byte("go\n")); err != nil {
+		t.Fatal(err)
+	}
+	_ = inW.Close()
 	if err := s.wait(t); err != nil {
 		t.Fatalf("session: %v", err)
 	}
@@ -182,7 +196,7 @@ func TestFollowLiveSession(t *testing.T) {
 		if err != nil {
 			t.Fatalf("follow: %v %s", err, ferr.String())
 		}
-	case <-time.After(20 * time.Second):
+	case <-time.After(time.Minute):
 		_ = f.Process.Kill()
 		t.Fatalf("replay --follow did not stop when the session ended; out %q err %q", fout.String(), ferr.String())
 	}

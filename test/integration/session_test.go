@@ -40,7 +40,7 @@ func (s *syncBuffer) String() string {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
@@ -59,10 +59,16 @@ type started struct {
 
 func start(t *testing.T, kubeconfig string, env []string, args ...string) *started {
 	t.Helper()
+	return startInput(t, kubeconfig, env, nil, args...)
+}
+
+// startInput is start with stdin read from in.
+func startInput(t *testing.T, kubeconfig string, env []string, in io.Reader, args ...string) *started {
+	t.Helper()
 	s := &started{stdout: &syncBuffer{}, stderr: &syncBuffer{}, dir: privateDir(t), done: make(chan error, 1)}
 	s.cmd = exec.Command(rexecBin, append([]string{"--kubeconfig", kubeconfig, "--record-dir", s.dir}, args...)...)
 	s.cmd.Env = append(os.Environ(), env...)
-	s.cmd.Stdout, s.cmd.Stderr = s.stdout, s.stderr
+	s.cmd.Stdin, s.cmd.Stdout, s.cmd.Stderr = in, s.stdout, s.stderr
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +82,7 @@ func (s *started) wait(t *testing.T) error {
 	select {
 	case err := <-s.done:
 		return err
-	case <-time.After(30 * time.Second):
+	case <-time.After(2 * time.Minute):
 		t.Fatalf("kubectl-rexec did not end; stdout %q stderr %q", s.stdout.String(), s.stderr.String())
 		return nil
 	}
@@ -204,7 +210,15 @@ func TestSIGKILLLeavesReadableRecording(t *testing.T) {
 	_, kc := cluster(t, testserver.Options{})
 	s := start(t, kc, nil, "demo", "--", "sh", "-c", "echo hello; sleep 30")
 	waitFor(t, "hello", func() bool { return strings.Contains(s.stdout.String(), "hello") })
-	time.Sleep(1500 * time.Millisecond) // the recorder flushes once a second
+	// The recorder flushes once a second: kill it once hello is in the file.
+	waitFor(t, "hello flushed to the recording", func() bool {
+		files, _ := filepath.Glob(filepath.Join(s.dir, "*.cast.zst"))
+		if len(files) != 1 {
+			return false
+		}
+		_, streams, _, _, _ := readAll(t, files[0])
+		return string(streams['o']) == "hello\n"
+	})
 	if err := s.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}

@@ -132,7 +132,7 @@ func TestAuditIDJoinsRecordingAndAuditLog(t *testing.T) {
 	// With --audit-log-mode=blocking the events are written before the
 	// response; allow a moment anyway for the ResponseComplete stage.
 	var events []event
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for {
 		events = execEvents(t)
 		complete := 0

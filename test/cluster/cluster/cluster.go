@@ -488,7 +488,7 @@ func (c *Cluster) CreatePod(ctx context.Context, namespace, name string, contain
 		return nil, fmt.Errorf("creating pod %s/%s: %w", namespace, name, err)
 	}
 	var got *corev1.Pod
-	err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+	err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
 		p, err := pods.Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return false, nil

@@ -81,7 +81,7 @@ backend be
 	if err := os.WriteFile(h.kubeconfig, []byte(strings.ReplaceAll(string(b), tc.ProxyServer, "https://"+h.addr)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for {
 		c, err := net.DialTimeout("tcp", h.addr, time.Second)
 		if err == nil {

@@ -39,7 +39,7 @@ func (b *syncBuffer) String() string {
 
 func waitOutput(t *testing.T, b *syncBuffer, want string, poke func()) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for !strings.Contains(b.String(), want) {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %q; screen so far %q", want, b.String())
@@ -84,7 +84,7 @@ func ttySession(t *testing.T, p proto, bin string, args []string) (string, int) 
 	err = cmd.Wait()
 	select {
 	case <-copied:
-	case <-time.After(5 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Errorf("the pty did not reach EOF after %s exited", bin)
 	}
 	code := 0

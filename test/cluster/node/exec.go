@@ -35,8 +35,11 @@ const (
 const drainTimeout = 2 * time.Second
 
 // initialSizeWait is how long a tty exec waits for the client's first
-// terminal size before starting the command without one.
-const initialSizeWait = 500 * time.Millisecond
+// terminal size before starting the command without one. Clients send it
+// right after the streams open and the wait ends as soon as it arrives, so
+// it is long: on a loaded machine the size may take seconds to come
+// through the API server, and `stty size` as the first command must see it.
+const initialSizeWait = 30 * time.Second
 
 // ContainerInfo is what the executor needs to know about the "container" a
 // command runs in. Containers are only names here: commands run on the host.

@@ -185,14 +185,15 @@ func (n *Node) register(ctx context.Context) error {
 		},
 	}}
 	var err error
-	for attempt := 0; ; attempt++ {
+	for deadline := time.Now().Add(time.Minute); ; {
 		_, err = nodes.Create(ctx, node, metav1.CreateOptions{})
 		if err == nil || apierrors.IsAlreadyExists(err) {
 			break
 		}
 		// RBAC and the node's namespace are bootstrapped asynchronously right
-		// after /readyz; retry briefly rather than fail the start-up.
-		if attempt >= 50 || ctx.Err() != nil {
+		// after /readyz; retry rather than fail the start-up (for a minute:
+		// a loaded machine may take a while to get there).
+		if time.Now().After(deadline) || ctx.Err() != nil {
 			return fmt.Errorf("registering node %s: %w", n.cfg.Name, err)
 		}
 		time.Sleep(200 * time.Millisecond)
