@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -193,4 +192,3 @@ func TestSummaryOfBigLastFrameIsBounded(t *testing.T) {
 	}
 }
 
-var _ = io.Discard

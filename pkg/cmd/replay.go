@@ -57,9 +57,11 @@ func newReplayCmd(streams genericiooptions.IOStreams) *cobra.Command {
 		Short: "Play a recorded session back with its original timing",
 		Long: "Play a recorded session back with its original timing. Starting at --from redraws the screen as it " +
 			"was at that moment (through a terminal emulator in memory) when the output is a terminal. What the " +
-			"recording sends to the terminal is filtered by default: sequences that act outside the screen " +
-			"(clipboard writes, queries the terminal would answer on stdin, mouse reporting) are dropped on a " +
-			"terminal unless --raw; into a file or pipe the exact bytes are written unless --safe. Stdin is not shown (the terminal's echo is in the output) unless --show-input.",
+			"recording sends to the terminal is filtered by default: only what acts on the screen passes (text, " +
+			"cursor movement, colors, erasing, scrolling, titles, links); clipboard writes, queries the terminal " +
+			"would answer on stdin, mouse and keyboard modes and the rest are dropped unless --raw. Stdout and " +
+			"stderr are each filtered when they go to a terminal; into a file or pipe the exact bytes are written " +
+			"unless --safe. Stdin is not shown (the terminal's echo is in the output) unless --show-input.",
 		Example: `  # Play a session in real time
   kubectl rexec replay 20261127T061500Z_prod_default_web_1a2b3c4d.cast.zst
 

@@ -12,6 +12,7 @@ import (
 	"hash"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -446,6 +447,11 @@ func (r *Reader) readLine(limit int) ([]byte, error) {
 	r.long = append(r.long[:0], line...)
 	for {
 		line, err = r.br.ReadSlice('\n')
+		if len(r.long)+len(line) > cap(r.long) {
+			// Double: append's growth of a large slice leaves five times
+			// its size in garbage on the way to a long line.
+			r.long = slices.Grow(r.long, max(len(r.long), len(line)))
+		}
 		r.long = append(r.long, line...)
 		if len(r.long) > limit {
 			return nil, errLineTooLong
