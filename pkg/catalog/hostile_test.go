@@ -191,4 +191,3 @@ func TestSummaryOfBigLastFrameIsBounded(t *testing.T) {
 		t.Errorf("info: %d events, %v", info.Events["o"], err)
 	}
 }
-
