@@ -127,6 +127,14 @@ type windowItem struct {
 	work       int64
 }
 
+const (
+	// itemBytes is how much output small writes gather in one item.
+	itemBytes = 4 << 10
+	// itemOverhead is what an item costs besides its bytes, counted in
+	// the window's size.
+	itemOverhead = 128
+)
+
 // ScreenAt rebuilds the screen as it was at session time t (the end, for
 // t < 0 or past it) and leaves r positioned at the first event after t,
 // which Next returns. cols and rows are the recording's initial size. The
@@ -161,7 +169,7 @@ func screenAt(s *source, sk Seekable, t time.Duration, window int) (*Screen, err
 		san        Sanitizer
 	)
 	drop := func() {
-		size -= len(items[0].data)
+		size -= len(items[0].data) + itemOverhead
 		work -= items[0].work
 		items = items[1:]
 	}
@@ -181,6 +189,7 @@ func screenAt(s *source, sk Seekable, t time.Duration, window int) (*Screen, err
 				c, r = clampSize(c, r)
 				it := windowItem{code: 'r', data: ev.Data, cols: cols, rows: rows, alt: alt, work: resizeWork(cols, rows, c, r)}
 				items, work = append(items, it), work+it.work
+				size += len(ev.Data) + itemOverhead
 				cols, rows = c, r
 			}
 		case 'o':
@@ -190,9 +199,18 @@ func screenAt(s *source, sk Seekable, t time.Duration, window int) (*Screen, err
 				// Everything before the clear is gone from the main screen.
 				items, size, work = items[:0], 0, 0
 			}
-			it := windowItem{code: 'o', data: data, cols: cols, rows: rows, alt: alt, work: weigh(data, cols, rows, nil)}
-			items = append(items, it)
-			size, work = size+len(data), work+it.work
+			w := weigh(data, cols, rows, nil)
+			if n := len(items); n > 0 && items[n-1].code == 'o' && items[n-1].cols == cols && items[n-1].rows == rows &&
+				items[n-1].alt == alt && len(items[n-1].data) < itemBytes {
+				// Small writes (a byte each, at worst) share an item: the
+				// window's memory is its bytes, not a struct per write.
+				items[n-1].data = append(items[n-1].data, data...)
+				items[n-1].work += w
+			} else {
+				items = append(items, windowItem{code: 'o', data: data, cols: cols, rows: rows, alt: alt, work: w})
+				size += itemOverhead
+			}
+			size, work = size+len(data), work+w
 			switch sw {
 			case 1:
 				alt, altSeen = true, true
@@ -205,9 +223,9 @@ func screenAt(s *source, sk Seekable, t time.Duration, window int) (*Screen, err
 				}
 				alt, altSeen = false, true
 			}
-			for len(items) > 1 && (size > window && size-len(items[0].data) >= window || work-items[0].work > screenWork) {
-				drop()
-			}
+		}
+		for len(items) > 1 && (size-len(items[0].data)-itemOverhead >= window || work-items[0].work > screenWork) {
+			drop()
 		}
 	}
 	if lastErr != nil && !errors.Is(lastErr, io.EOF) && !errors.Is(lastErr, record.ErrAbrupt) {
@@ -223,8 +241,8 @@ func screenAt(s *source, sk Seekable, t time.Duration, window int) (*Screen, err
 			// Only the end of a huge write: what fits in the window and
 			// the work left, from the start of a row.
 			cut := 0
-			if size > window {
-				cut = len(first.data) - (window - (size - len(first.data)))
+			if keep := window - (size - len(first.data) - itemOverhead); keep < len(first.data) {
+				cut = len(first.data) - max(keep, 0)
 			}
 			cut += cutFor(first.data[cut:], first.cols, first.rows, screenWork-(work-first.work))
 			if i := bytes.IndexByte(first.data[cut:], '\n'); i >= 0 {

@@ -191,3 +191,44 @@ func liveHeapBytes() uint64 {
 	runtime.ReadMemStats(&m)
 	return m.HeapAlloc
 }
+
+// sampling is a memRec that samples the live heap as it is read.
+type sampling struct {
+	memRec
+	base, peak uint64
+}
+
+func (s *sampling) Next() (record.Event, error) {
+	if s.i%50000 == 0 {
+		if l := liveHeapBytes(); l > s.base {
+			s.peak = max(s.peak, l-s.base)
+		}
+	}
+	return s.memRec.Next()
+}
+
+// TestSeekManySmallWritesBoundedMemory: a write of one byte each, millions
+// of them (a small file decompresses to that), and resizes: the window
+// held a struct and a buffer per write, 136 MiB for replay --from end.
+func TestSeekManySmallWritesBoundedMemory(t *testing.T) {
+	s := &sampling{memRec: memRec{h: record.Header{Version: 3, Term: record.Term{Cols: 80, Rows: 24}}}}
+	for i := range 1 << 20 {
+		ev := record.Event{Time: time.Duration(i), Code: 'o', Data: []byte("x")}
+		if i%1000 == 0 {
+			ev.Code, ev.Data = 'r', []byte("80x24")
+		}
+		s.evs = append(s.evs, ev)
+	}
+	s.base = liveHeapBytes()
+	scr, err := screenAt(&source{r: s}, s, End, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer scr.Close()
+	if s.peak > 4<<20 {
+		t.Errorf("the window held %d MiB", s.peak>>20)
+	}
+	if !strings.Contains(scr.Text(), "xxxxxxxx") {
+		t.Errorf("screen:\n%s", scr.Text())
+	}
+}
