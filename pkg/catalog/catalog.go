@@ -123,10 +123,15 @@ func (e *Entry) meta() *record.Meta {
 	return e.Header.Rexec
 }
 
+// summaryText bounds the text a summary decodes: our writer's frames hold
+// about 1 MiB of it, and a small file may decompress to gigabytes.
+const summaryText = 4 << 20
+
 // Summarize describes the recording at path from its layout, header and
 // trailer. It decodes no event of a complete recording; for a cut-off one it
-// decodes the last frame only, to learn when the last event happened. It
-// never fails: problems are in the entry's State and Problem.
+// decodes the last frame only, to learn when the last event happened, and
+// no more than summaryText of it. It never fails: problems are in the
+// entry's State and Problem.
 func Summarize(path string) Entry {
 	e := Entry{Path: path}
 	fi, err := source.StatFile(path)
@@ -164,6 +169,7 @@ func Summarize(path string) Entry {
 		}
 	}
 	var at time.Duration
+	r.LimitText(summaryText)
 	for {
 		ev, err := r.Next()
 		if err == nil {
@@ -179,6 +185,12 @@ func Summarize(path string) Entry {
 		switch {
 		case errors.Is(err, io.EOF):
 			e.State = Complete // plain asciicast: its end is a clean end
+		case errors.Is(err, record.ErrTextLimit):
+			e.State = Complete
+			if h.Rexec != nil {
+				e.State = Abrupt // no trailer
+			}
+			e.Problem = fmt.Sprintf("not read to its end for the listing: its last frame holds more than %d MiB of text, and the duration is that of the last event read (info reads it all)", summaryText>>20)
 		default:
 			e.State, e.Problem = classify(err), err.Error()
 		}

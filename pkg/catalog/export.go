@@ -310,7 +310,9 @@ func (x *jsonExporter) end(t *record.Trailer, readErr error) error {
 }
 
 // exportV3 decompresses the data frames: the recording's own text. Only
-// complete lines are written; a cut-off recording ends at its last one.
+// complete lines are written; a cut-off recording ends at its last one. The
+// line being read is held until its newline, so memory is bounded by the
+// longest line a reader takes (record.MaxLine), and time is linear.
 func exportV3(path string, w io.Writer) error {
 	r, err := source.Open(path) // checks that it is a recording at all
 	if err != nil {
@@ -322,27 +324,41 @@ func exportV3(path string, w io.Writer) error {
 		return err
 	}
 	defer f.Close()
-	dec, err := zstd.NewReader(bufio.NewReaderSize(io.NewSectionReader(f, 0, f.Size()), 256<<10), zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(64<<20))
+	dec, err := zstd.NewReader(bufio.NewReaderSize(io.NewSectionReader(f, 0, f.Size()), 256<<10),
+		zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxWindow(8<<20))
 	if err != nil {
 		return err
 	}
 	defer dec.Close()
 	buf := make([]byte, 256<<10)
-	var carry []byte
+	var (
+		carry []byte // the start of a line whose newline has not come yet
+		off   int64  // text offset of carry
+	)
 	for {
 		n, rerr := dec.Read(buf)
 		chunk := buf[:n]
-		if len(carry) > 0 {
-			chunk = append(carry, chunk...)
-			carry = nil
-		}
 		if i := bytes.LastIndexByte(chunk, '\n'); i >= 0 {
+			if len(carry) > 0 {
+				if _, err := w.Write(carry); err != nil {
+					return err
+				}
+				off += int64(len(carry))
+				carry = carry[:0]
+			}
 			if _, err := w.Write(chunk[:i+1]); err != nil {
 				return err
 			}
-			carry = append(carry[:0:0], chunk[i+1:]...)
-		} else {
-			carry = append(carry[:0:0], chunk...)
+			off += int64(i + 1)
+			chunk = chunk[i+1:]
+		}
+		if len(carry)+len(chunk) > cap(carry) {
+			// Double: the usual growth of a large slice copies it 5 times over.
+			carry = append(make([]byte, 0, max(2*cap(carry), len(carry)+len(chunk))), carry...)
+		}
+		carry = append(carry, chunk...)
+		if len(carry) > record.MaxLine {
+			return fmt.Errorf("%w: the event line at text offset %d is longer than %d MiB, the most a reader takes", record.ErrCorrupt, off, record.MaxLine>>20)
 		}
 		if rerr == io.EOF {
 			if len(carry) > 0 {

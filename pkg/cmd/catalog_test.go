@@ -26,6 +26,29 @@ func runCmd(t *testing.T, args ...string) (string, string, error) {
 	return out.String(), errOut.String(), err
 }
 
+// runCmdFiles is runCmd with stdout and stderr in files, which are known
+// not to be terminals.
+func runCmdFiles(t *testing.T, args ...string) (string, string, error) {
+	t.Helper()
+	dir := t.TempDir()
+	out, err := os.Create(filepath.Join(dir, "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	errOut, err := os.Create(filepath.Join(dir, "err"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer errOut.Close()
+	root := NewRootCmd(genericiooptions.IOStreams{In: strings.NewReader(""), Out: out, ErrOut: errOut})
+	root.SetArgs(args)
+	runErr := root.Execute()
+	o, _ := os.ReadFile(out.Name())
+	e, _ := os.ReadFile(errOut.Name())
+	return string(o), string(e), runErr
+}
+
 func writeRec(t *testing.T, path string, s testrec.Session) {
 	t.Helper()
 	if err := testrec.File(path, s); err != nil {
@@ -200,10 +223,15 @@ func TestReplayFromToAndCommands(t *testing.T) {
 	if err != nil || out != "two\r\nthree\r\n" {
 		t.Errorf("--from 2s --to 3 --safe: %q %v", out, err)
 	}
-	// Into a pipe the exact bytes go out unless --safe.
-	out, _, err = runCmd(t, "replay", "--no-wait", "--from", "2s", "--to", "3", p)
+	// Into a file or a pipe the exact bytes go out unless --safe.
+	out, _, err = runCmdFiles(t, "replay", "--no-wait", "--from", "2s", "--to", "3", p)
 	if err != nil || out != "two\r\nthree\x1b]52;c;ZXZpbA==\x07\r\n" {
-		t.Errorf("--from 2s --to 3 into a pipe: %q %v", out, err)
+		t.Errorf("--from 2s --to 3 into a file: %q %v", out, err)
+	}
+	// Into a writer that may be a terminal, they are filtered.
+	out, _, err = runCmd(t, "replay", "--no-wait", "--from", "2s", "--to", "3", p)
+	if err != nil || out != "two\r\nthree\r\n" {
+		t.Errorf("--from 2s --to 3 into a buffer: %q %v", out, err)
 	}
 	out, _, err = runCmd(t, "replay", "--no-wait", "--raw", "--jump", "2", "--to", "3s", p)
 	if err != nil || out != "three\x1b]52;c;ZXZpbA==\x07\r\n" {

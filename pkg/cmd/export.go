@@ -18,6 +18,7 @@ import (
 	"github.com/kubectl-rexec/kubectl-rexec/pkg/record"
 	"github.com/kubectl-rexec/kubectl-rexec/pkg/replay"
 	"github.com/kubectl-rexec/kubectl-rexec/pkg/source"
+	"github.com/kubectl-rexec/kubectl-rexec/pkg/termsafe"
 )
 
 type exportOptions struct {
@@ -85,6 +86,13 @@ func newExportCmd(streams genericiooptions.IOStreams) *cobra.Command {
 
 func (o *exportOptions) run(path string) error {
 	var w io.Writer = o.streams.Out
+	if o.out == "" && !notTerminal(w) {
+		// On a terminal, what the recording holds is shown, not acted on:
+		// controls are escaped (in JSON's way for the JSON formats).
+		tw := &termsafe.Writer{W: w, JSON: o.format != catalog.FormatText}
+		defer tw.Close()
+		w = tw
+	}
 	if o.out != "" {
 		f, err := os.OpenFile(o.out, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 		if err != nil {
@@ -96,7 +104,7 @@ func (o *exportOptions) run(path string) error {
 	var opts catalog.ExportOptions
 	if f, ok := o.streams.ErrOut.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		if total, big := exportTotal(path); big {
-			name := filepath.Base(path)
+			name := safe(filepath.Base(path))
 			opts.Progress = func(at time.Duration) {
 				pct := 100 * float64(at) / float64(total)
 				fmt.Fprintf(f, "\rexporting %s: %3.0f%% (%s of %s)\x1b[K", name, min(pct, 100), catalog.HumanDuration(at), catalog.HumanDuration(total))
@@ -106,7 +114,7 @@ func (o *exportOptions) run(path string) error {
 	}
 	err := catalog.Export(path, w, o.format, opts)
 	if errors.Is(err, record.ErrAbrupt) {
-		fmt.Fprintf(o.streams.ErrOut, "warning: %v; everything recorded up to then was exported\n", err)
+		fmt.Fprintf(o.streams.ErrOut, "warning: %s; everything recorded up to then was exported\n", safe(err.Error()))
 		return nil
 	}
 	return err

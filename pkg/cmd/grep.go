@@ -104,7 +104,7 @@ func (o *grepOptions) run(pattern string, args []string) error {
 	for _, e := range entries {
 		if e.Header == nil {
 			if len(files) == 1 || !isDirArg(args) {
-				fmt.Fprintf(o.streams.ErrOut, "kubectl-rexec grep: %s: %s\n", e.Path, e.Problem)
+				fmt.Fprintf(o.streams.ErrOut, "kubectl-rexec grep: %s: %s\n", safe(e.Path), safe(e.Problem))
 				failed++
 			}
 			continue
@@ -113,19 +113,19 @@ func (o *grepOptions) run(pattern string, args []string) error {
 			matched = true
 			switch {
 			case o.files:
-				fmt.Fprintln(o.streams.Out, m.Path)
+				fmt.Fprintln(o.streams.Out, safeFor(o.streams.Out, m.Path))
 				return errStopFile
 			case o.output == "json":
 				return writeJSONLine(o.streams.Out, m)
 			case showName:
-				fmt.Fprintf(o.streams.Out, "%s:%s:%s\n", m.Path, m.Offset, m.Line)
+				fmt.Fprintf(o.streams.Out, "%s:%s:%s\n", safe(m.Path), m.Offset, safe(m.Line))
 			default:
-				fmt.Fprintf(o.streams.Out, "%s:%s\n", m.Offset, m.Line)
+				fmt.Fprintf(o.streams.Out, "%s:%s\n", m.Offset, safe(m.Line))
 			}
 			return nil
 		})
 		if err != nil && !errors.Is(err, errStopFile) {
-			fmt.Fprintf(o.streams.ErrOut, "kubectl-rexec grep: %s: %v\n", e.Path, err)
+			fmt.Fprintf(o.streams.ErrOut, "kubectl-rexec grep: %s: %s\n", safe(e.Path), safe(err.Error()))
 			failed++
 		}
 	}

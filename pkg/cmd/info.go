@@ -57,7 +57,7 @@ func (o *infoOptions) run(path string) error {
 	info, err := catalog.Inspect(path)
 	if info.Header == nil {
 		if err == nil {
-			err = fmt.Errorf("%s: %s", path, info.Problem)
+			err = fmt.Errorf("%s: %s", safe(path), safe(info.Problem))
 		}
 		return err
 	}

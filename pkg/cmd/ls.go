@@ -16,6 +16,7 @@ import (
 
 	"github.com/kubectl-rexec/kubectl-rexec/pkg/catalog"
 	"github.com/kubectl-rexec/kubectl-rexec/pkg/session"
+	"github.com/kubectl-rexec/kubectl-rexec/pkg/termsafe"
 )
 
 type lsOptions struct {
@@ -106,12 +107,12 @@ func (o *lsOptions) run(args []string) error {
 		return writeYAML(o.streams.Out, listOf(entries))
 	case "name":
 		for _, e := range entries {
-			fmt.Fprintln(o.streams.Out, e.Path)
+			fmt.Fprintln(o.streams.Out, safeFor(o.streams.Out, e.Path))
 		}
 		return nil
 	}
 	if len(entries) == 0 {
-		fmt.Fprintf(o.streams.ErrOut, "No recordings found in %s.\n", strings.Join(args, ", "))
+		fmt.Fprintf(o.streams.ErrOut, "No recordings found in %s.\n", safe(strings.Join(args, ", ")))
 		return nil
 	}
 	return printTable(o.streams.Out, entries, o.output == "wide", o.noHeaders)
@@ -130,15 +131,25 @@ func listOf(es []catalog.Entry) recordingList {
 	return recordingList{Kind: "RecordingList", Items: es}
 }
 
+// writeJSON prints v as indented JSON, with the controls that
+// encoding/json leaves raw (C1, DEL) escaped (termsafe.JSON).
 func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "    ")
-	return enc.Encode(v)
+	b, err := json.MarshalIndent(v, "", "    ")
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(termsafe.JSON(b), '\n'))
+	return err
 }
 
+// writeYAML prints v as YAML, controls escaped: the YAML library refuses a
+// raw C1 control, so a hostile recording would make it fail.
 func writeYAML(w io.Writer, v any) error {
-	b, err := yaml.Marshal(v)
+	b, err := json.Marshal(v)
 	if err != nil {
+		return err
+	}
+	if b, err = yaml.JSONToYAML(termsafe.JSON(b)); err != nil {
 		return err
 	}
 	_, err = w.Write(b)
@@ -200,15 +211,9 @@ func entryRow(e *catalog.Entry, wide bool) []string {
 	return row
 }
 
-// tabless keeps a value on one table cell.
-func tabless(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r == '\t' || r == '\n' || r == '\r' || r < 0x20 || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
-}
+// tabless keeps a value on one table cell, safe for a terminal: tabs,
+// newlines and every other control are escaped (termsafe.String).
+func tabless(s string) string { return safe(s) }
 
 func ellipsis(s string, n int) string {
 	r := []rune(s)
@@ -219,5 +224,10 @@ func ellipsis(s string, n int) string {
 }
 
 func writeJSONCompact(w io.Writer, v any) error {
-	return json.NewEncoder(w).Encode(v)
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(termsafe.JSON(b), '\n'))
+	return err
 }

@@ -57,9 +57,11 @@ func newReplayCmd(streams genericiooptions.IOStreams) *cobra.Command {
 		Short: "Play a recorded session back with its original timing",
 		Long: "Play a recorded session back with its original timing. Starting at --from redraws the screen as it " +
 			"was at that moment (through a terminal emulator in memory) when the output is a terminal. What the " +
-			"recording sends to the terminal is filtered by default: sequences that act outside the screen " +
-			"(clipboard writes, queries the terminal would answer on stdin, mouse reporting) are dropped on a " +
-			"terminal unless --raw; into a file or pipe the exact bytes are written unless --safe. Stdin is not shown (the terminal's echo is in the output) unless --show-input.",
+			"recording sends to the terminal is filtered by default: only what acts on the screen passes (text, " +
+			"cursor movement, colors, erasing, scrolling, titles, links); clipboard writes, queries the terminal " +
+			"would answer on stdin, mouse and keyboard modes and the rest are dropped unless --raw. Stdout and " +
+			"stderr are each filtered when they go to a terminal; into a file or pipe the exact bytes are written " +
+			"unless --safe. Stdin is not shown (the terminal's echo is in the output) unless --show-input.",
 		Example: `  # Play a session in real time
   kubectl rexec replay 20261127T061500Z_prod_default_web_1a2b3c4d.cast.zst
 
@@ -193,7 +195,7 @@ func (o *replayOptions) run(path string) error {
 			return printCommands(o.streams.Out, marks)
 		}
 		if o.jump > len(marks) {
-			return fmt.Errorf("%s has %d commands; there is no command %d (see --commands)", path, len(marks), o.jump)
+			return fmt.Errorf("%s has %d commands; there is no command %d (see --commands)", safe(path), len(marks), o.jump)
 		}
 		o.fromAt = marks[o.jump-1].Time.Duration()
 		if o.toAt > 0 && o.toAt < o.fromAt {
@@ -208,7 +210,11 @@ func (o *replayOptions) run(path string) error {
 		Out: o.streams.Out, ErrOut: o.streams.ErrOut,
 		// Filtering protects a viewer's terminal; output going to a file or a
 		// pipe gets the session's exact bytes unless --safe asks otherwise.
-		From: o.fromAt, To: o.toAt, Raw: o.raw || (!isTerm && !o.safe), ShowInput: o.showInput, Terminal: isTerm,
+		// Each stream is judged by where it goes: stdout may be a file while
+		// stderr is the terminal.
+		From: o.fromAt, To: o.toAt, ShowInput: o.showInput, Terminal: isTerm,
+		Raw:    o.raw || (!o.safe && notTerminal(o.streams.Out)),
+		RawErr: o.raw || (!o.safe && notTerminal(o.streams.ErrOut)),
 	}
 	var (
 		res replay.Result
@@ -243,20 +249,20 @@ func (o *replayOptions) run(path string) error {
 		if ctx.Err() != nil {
 			return nil // the viewer stopped it
 		}
-		return fmt.Errorf("replay %s: %w", path, err)
+		return fmt.Errorf("replay %s: %w", safe(path), err)
 	}
 	if o.quiet {
 		return nil
 	}
 	if res.Abrupt != nil && !o.follow {
-		fmt.Fprintf(o.streams.ErrOut, "\nwarning: %v; everything recorded up to then was played\n", res.Abrupt)
+		fmt.Fprintf(o.streams.ErrOut, "\nwarning: %s; everything recorded up to then was played\n", safe(res.Abrupt.Error()))
 	}
 	grew := res.MaxCols > o.headerCols || res.MaxRows > o.headerRows
 	if isTerm && grew && (res.MaxCols > vcols || res.MaxRows > vrows) && vcols > 0 {
 		fmt.Fprintf(o.streams.ErrOut, "\nnote: the session's terminal grew to %dx%d during playback; this one is %dx%d, so some lines may have wrapped\n", res.MaxCols, res.MaxRows, vcols, vrows)
 	}
 	if o.follow && res.Trailer != nil {
-		fmt.Fprintf(o.streams.ErrOut, "\nThe session ended (%s) after %s.\n", res.Trailer.Reason, catalog.HumanDuration(res.Trailer.Duration.Duration()))
+		fmt.Fprintf(o.streams.ErrOut, "\nThe session ended (%s) after %s.\n", safe(res.Trailer.Reason), catalog.HumanDuration(res.Trailer.Duration.Duration()))
 	}
 	return nil
 }
@@ -301,9 +307,18 @@ func (o *replayOptions) interactive(ctx context.Context, path string, r *record.
 
 // sizeNote tells the viewer when the recorded terminal is larger than
 // theirs, before playing.
+// A screen is rebuilt at most MaxCols x MaxRows: that is said too when a
+// screen will be rebuilt.
 func (o *replayOptions) sizeNote(h record.Header, vcols, vrows int, isTerm bool) {
 	o.headerCols, o.headerRows = h.Term.Cols, h.Term.Rows
-	if o.quiet || !isTerm || vcols <= 0 {
+	if o.quiet {
+		return
+	}
+	rebuilt := o.fromAt != 0 || o.jump > 0 || o.follow || isTerm
+	if rebuilt && (h.Term.Cols > replay.MaxCols || h.Term.Rows > replay.MaxRows) {
+		fmt.Fprintf(o.streams.ErrOut, "note: the session's terminal was %dx%d; a screen redrawn after a seek is at most %dx%d, the rest is left out\n", h.Term.Cols, h.Term.Rows, replay.MaxCols, replay.MaxRows)
+	}
+	if !isTerm || vcols <= 0 {
 		return
 	}
 	if h.Term.Cols > vcols || h.Term.Rows > vrows {

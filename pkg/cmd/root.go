@@ -7,8 +7,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -18,6 +20,7 @@ import (
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/kubectl-rexec/kubectl-rexec/pkg/session"
+	"github.com/kubectl-rexec/kubectl-rexec/pkg/termsafe"
 )
 
 // Version is stamped at build time with -ldflags "-X .../pkg/cmd.Version=...".
@@ -70,7 +73,25 @@ func Execute() {
 	if errors.As(err, &ie) {
 		exitBySignal(ie)
 	}
+	cmdutil.BehaviorOnFatal(fatal)
 	cmdutil.CheckErr(err)
+}
+
+// fatal is kubectl's way out (cmdutil.CheckErr's): the message on stderr,
+// then the exit code; but an error may quote a file name, an S3 key or a
+// recording, so controls in it are escaped.
+func fatal(msg string, code int) {
+	writeFatal(os.Stderr, msg)
+	os.Exit(code)
+}
+
+func writeFatal(w io.Writer, msg string) {
+	if msg != "" {
+		if !strings.HasSuffix(msg, "\n") {
+			msg += "\n"
+		}
+		fmt.Fprint(w, termsafe.Text(msg))
+	}
 }
 
 // exitBySignal ends the process the way kubectl ends when a signal stops a

@@ -20,6 +20,7 @@ import (
 	"github.com/kubectl-rexec/kubectl-rexec/pkg/record"
 	"github.com/kubectl-rexec/kubectl-rexec/pkg/source"
 	"github.com/kubectl-rexec/kubectl-rexec/pkg/storage"
+	"github.com/kubectl-rexec/kubectl-rexec/pkg/termsafe"
 	"github.com/kubectl-rexec/kubectl-rexec/pkg/upload"
 )
 
@@ -291,7 +292,7 @@ func (o *uploadOptions) run(cmd *cobra.Command, args []string) error {
 			rep.Results = append(rep.Results, o.uploadFile(ctx, spool, st, up, path))
 		}
 	}
-	fmt.Fprint(o.streams.Out, rep.String())
+	fmt.Fprint(o.streams.Out, termsafe.Text(rep.String()))
 	failed, dropped := rep.Count(upload.Failed), rep.Count(upload.Dropped)
 	switch {
 	case failed > 0 && dropped > 0:
@@ -343,7 +344,7 @@ func (o *uploadOptions) printQueue(spool *upload.Spool) error {
 		if e.LastError != "" {
 			line += "  last error: " + e.LastError
 		}
-		fmt.Fprintln(o.streams.Out, line)
+		fmt.Fprintln(o.streams.Out, safe(line))
 	}
 	return nil
 }

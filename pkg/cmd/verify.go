@@ -12,6 +12,7 @@ import (
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/kubectl-rexec/kubectl-rexec/pkg/sign"
+	"github.com/kubectl-rexec/kubectl-rexec/pkg/termsafe"
 	"github.com/kubectl-rexec/kubectl-rexec/pkg/verify"
 )
 
@@ -89,13 +90,16 @@ func (o *verifyOptions) run(files []string) error {
 		r := verify.File(f, verify.Options{Keys: keys})
 		results = append(results, r)
 		if o.output == "" {
-			fmt.Fprintf(o.streams.Out, "%s: %s\n", f, r.Summary)
+			// The summary quotes the recording (the exit status event, say).
+			fmt.Fprintf(o.streams.Out, "%s: %s\n", safe(f), safe(r.Summary))
 		}
 	}
 	if o.output == "json" {
-		enc := json.NewEncoder(o.streams.Out)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(results); err != nil {
+		b, err := json.MarshalIndent(results, "", "  ")
+		if err != nil {
+			return err
+		}
+		if _, err := o.streams.Out.Write(append(termsafe.JSON(b), '\n')); err != nil {
 			return err
 		}
 	}

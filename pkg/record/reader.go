@@ -12,6 +12,7 @@ import (
 	"hash"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -19,16 +20,21 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
+// MaxLine bounds one event line (docs/FORMAT.md, section 4). Our writer
+// keeps lines under about 1.6 MiB (writes are cut into 256 KiB events);
+// the bound stops a damaged or hostile file from making a reader allocate
+// without end: a line is held, parsed and copied, so a reader needs a few
+// times this much.
+const MaxLine = 8 << 20
+
 const (
-	// maxLine bounds one event line. Our writer keeps lines under about
-	// 1.5 MiB (writes are cut into 256 KiB events); the bound only stops a
-	// damaged or hostile file from making the reader allocate without end.
-	maxLine = 64 << 20
+	maxLine = MaxLine
 	// maxHeaderLine bounds the header line, which is a few KiB.
 	maxHeaderLine = 1 << 20
-	// maxWindow is the largest zstd window the reader accepts. Ours is
-	// 1 MiB; the zstd command line tool uses at most 8 MiB below level 20.
-	maxWindow = 64 << 20
+	// maxWindow is the largest zstd window the reader accepts: the decoder
+	// holds about twice the window. Ours is 1 MiB; the zstd command line
+	// tool uses at most 8 MiB below level 20 without --long.
+	maxWindow = 8 << 20
 )
 
 var decoders sync.Pool
@@ -96,6 +102,20 @@ type Reader struct {
 	scratch []byte
 	trailer *Trailer
 	err     error
+
+	textRead  int64 // decompressed event text read since LimitText
+	textLimit int64 // LimitText's n; 0 for none
+}
+
+// ErrTextLimit is what Next returns once LimitText's limit is reached.
+var ErrTextLimit = errors.New("read limit reached")
+
+// LimitText makes Next stop with ErrTextLimit (and repeat it) once more than n bytes of
+// event text (decompressed) have been read from now on; 0 lifts the limit.
+// A reader that needs only part of a recording (a listing) thus does a
+// bounded amount of work, however much a small file decompresses to.
+func (r *Reader) LimitText(n int64) {
+	r.textRead, r.textLimit = 0, n
 }
 
 // Open opens the recording at path and reads its header. A file that is
@@ -207,7 +227,7 @@ func (r *Reader) readHeader() error {
 	case errors.Is(err, errLineTooLong), errors.Is(err, errPartialLine), errors.Is(err, io.EOF):
 		return fmt.Errorf("%w: the first line is not an asciicast header", ErrNotRecording)
 	default:
-		return &CorruptError{Frame: 0, Offset: r.idx.Frames[0].Offset, Err: fmt.Errorf("decompress: %w", err)}
+		return &CorruptError{Frame: 0, Offset: r.idx.Frames[0].Offset, Err: decompressError(err)}
 	}
 	h, err := parseHeader(line)
 	if err != nil {
@@ -297,6 +317,10 @@ func (r *Reader) Next() (Event, error) {
 			continue
 		}
 		r.frameText += int64(len(line))
+		if r.textRead += int64(len(line)); r.textLimit > 0 && r.textRead > r.textLimit {
+			r.err = ErrTextLimit
+			break
+		}
 		if r.headerPending {
 			r.headerPending = false
 			if sha256.Sum256(line) != r.headerSum {
@@ -394,7 +418,7 @@ func (r *Reader) startFrame() error {
 		}
 	}
 	if err := r.dec.Reset(src); err != nil {
-		return r.corrupt(fmt.Errorf("decompress: %w", err))
+		return r.corrupt(decompressError(err))
 	}
 	r.br.Reset(r.dec)
 	r.active = true
@@ -404,7 +428,7 @@ func (r *Reader) startFrame() error {
 
 var (
 	errPartialLine = errors.New("the frame ends inside an event line")
-	errLineTooLong = errors.New("event line is too long")
+	errLineTooLong = fmt.Errorf("an event line is longer than %d MiB", maxLine>>20)
 )
 
 // readLine returns the next line of the current frame, newline included:
@@ -423,6 +447,11 @@ func (r *Reader) readLine(limit int) ([]byte, error) {
 	r.long = append(r.long[:0], line...)
 	for {
 		line, err = r.br.ReadSlice('\n')
+		if len(r.long)+len(line) > cap(r.long) {
+			// Double: append's growth of a large slice leaves five times
+			// its size in garbage on the way to a long line.
+			r.long = slices.Grow(r.long, max(len(r.long), len(line)))
+		}
 		r.long = append(r.long, line...)
 		if len(r.long) > limit {
 			return nil, errLineTooLong
@@ -450,7 +479,7 @@ func (r *Reader) frameEnded(err error) error {
 		if errors.Is(err, errPartialLine) || errors.Is(err, errLineTooLong) {
 			return r.corrupt(err)
 		}
-		return r.corrupt(fmt.Errorf("decompress: %w", err))
+		return r.corrupt(decompressError(err))
 	}
 	if r.headerPending {
 		return r.corrupt(errors.New("the header frame holds no header line"))
@@ -579,4 +608,14 @@ func (r *Reader) SeekFrame(i int) error {
 	r.events, r.bytes, r.seeked = 0, StreamBytes{}, true
 	r.trailer, r.err = nil, nil
 	return nil
+}
+
+// decompressError says why a frame did not decompress; a window larger
+// than the reader takes is a file recompressed with other settings, and
+// the message says how to make it readable.
+func decompressError(err error) error {
+	if errors.Is(err, zstd.ErrWindowSizeExceeded) {
+		return fmt.Errorf("decompress: the zstd window is larger than %d MiB, the most a reader takes (recompress with zstd -19 or lower, without --long): %w", maxWindow>>20, err)
+	}
+	return fmt.Errorf("decompress: %w", err)
 }

@@ -339,11 +339,7 @@ func (ip *interactive) seek(t time.Duration) error {
 	}
 	ip.pos, ip.wall = t, time.Now()
 	ip.ended, ip.endErr = false, nil
-	// Sanitizers restart: the seek may have cut a sequence in two.
-	if ip.p.out != nil {
-		d := ip.p.out.Dropped() + ip.p.err.Dropped()
-		ip.p.out, ip.p.err = &Sanitizer{dropped: d}, &Sanitizer{}
-	}
+	ip.p.resetFilters()
 	ip.dirtyBar = true
 	ip.bar(true)
 	return nil

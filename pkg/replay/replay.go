@@ -36,9 +36,11 @@ type Options struct {
 	// To stops after the last event at or before this session time; 0
 	// plays to the end.
 	To time.Duration
-	// Raw writes the recorded bytes as they are. By default a Sanitizer
-	// removes what would act outside the screen (see Sanitizer).
-	Raw bool
+	// Raw writes the recorded stdout bytes as they are, and RawErr the
+	// stderr bytes. By default a Sanitizer removes what would act outside
+	// the screen (see Sanitizer), from each stream: stdout and stderr may
+	// go to different places, only one of them a terminal.
+	Raw, RawErr bool
 	// ShowInput overlays what was typed (the stdin events) at the top
 	// right of the screen; by default it is not shown, since the terminal
 	// echo is already in the output.
@@ -104,7 +106,10 @@ type player struct {
 func newPlayer(r Events, o Options) *player {
 	p := &player{o: o, src: &source{r: r}, clock: newClock(o)}
 	if !o.Raw {
-		p.out, p.err = &Sanitizer{}, &Sanitizer{}
+		p.out = &Sanitizer{}
+	}
+	if !o.RawErr {
+		p.err = &Sanitizer{}
 	}
 	return p
 }
@@ -130,7 +135,7 @@ func (p *player) start() error {
 	if !p.o.Terminal {
 		// Not a terminal: the final screen as text.
 		if text := scr.Text(); text != "" {
-			return p.write(p.o.Out, nil, []byte(text+"\n"))
+			return p.write(p.o.Out, p.out, []byte(text+"\n"))
 		}
 		return nil
 	}
@@ -201,10 +206,23 @@ func (p *player) finish(err error) (Result, error) {
 }
 
 func (p *player) dropped() int {
-	if p.out == nil {
-		return 0
+	n := 0
+	for _, s := range []*Sanitizer{p.out, p.err} {
+		if s != nil {
+			n += s.Dropped()
+		}
 	}
-	return p.out.Dropped() + p.err.Dropped()
+	return n
+}
+
+// resetFilters starts the sanitizers afresh, keeping their counts: a seek
+// may have cut a sequence in two.
+func (p *player) resetFilters() {
+	for _, s := range []*Sanitizer{p.out, p.err} {
+		if s != nil {
+			*s = Sanitizer{dropped: s.dropped}
+		}
+	}
 }
 
 // restore puts the viewer's terminal back in order if what was played may

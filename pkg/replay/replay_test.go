@@ -124,7 +124,8 @@ func TestPlayCancel(t *testing.T) {
 	}
 }
 
-// TestPlayRealRecording plays a file made by the real writer byte for byte.
+// TestPlayRealRecording plays a file made by the real writer byte for byte
+// (raw: the filter would show the bytes that are not UTF-8 as U+FFFD).
 func TestPlayRealRecording(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "r.cast.zst")
 	w, err := record.Create(path, record.Options{})
@@ -149,7 +150,7 @@ func TestPlayRealRecording(t *testing.T) {
 	}
 	defer r.Close()
 	var out, errOut bytes.Buffer
-	res, err := Play(context.Background(), r, Options{NoWait: true, Out: &out, ErrOut: &errOut})
+	res, err := Play(context.Background(), r, Options{NoWait: true, Raw: true, Out: &out, ErrOut: &errOut})
 	if err != nil || res.Abrupt != nil || res.Trailer == nil {
 		t.Fatalf("res %+v err %v", res, err)
 	}

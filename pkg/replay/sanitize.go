@@ -3,33 +3,63 @@ package replay
 import (
 	"bytes"
 	"strconv"
+	"unicode/utf8"
 )
 
-// Sanitizer removes from a recorded output stream the escape sequences that
-// act outside the screen or make the viewer's terminal answer into its
-// input: a recording is untrusted input to whoever plays it. What is
-// dropped:
+// Sanitizer filters a recorded output stream on its way to the viewer's
+// terminal: a recording is untrusted input to whoever plays it. It passes
+// what is on a list of things that act only on the screen and drops
+// everything else, so that a sequence nobody thought of is dropped, not
+// passed. What passes:
 //
-//   - OSC sequences other than window titles (0, 1, 2) and hyperlinks (8):
-//     OSC 52 writes the clipboard, 4/10/11/12 query or change colors, 7 and
-//     133 report paths and prompts, 9 and 777 raise notifications.
-//   - DCS (DECRQSS, XTGETTCAP, sixel...), SOS, PM and APC strings.
-//   - Queries the terminal answers on stdin: DA (CSI c), DSR and CPR
-//     (CSI n), DECRQM (CSI $ p), window reports and operations (CSI t),
-//     XTVERSION (CSI > q), DECREQTPARM (CSI x), DECRQCRA (CSI * y),
-//     XTSMGRAPHICS (CSI ? S), keyboard protocol queries and settings
-//     (CSI u with a prefix, CSI > m), ENQ (0x05) and DECID (ESC Z).
-//   - Private modes that make the terminal send events to stdin: mouse
-//     tracking (9, 1000-1006, 1015, 1016), focus events (1004), bracketed
-//     paste (2004); other modes in the same sequence are kept.
+//   - Text: printable ASCII and valid UTF-8 but the C1 controls (U+0080 to
+//     U+009F); a byte that is not UTF-8 becomes U+FFFD, which is what a
+//     UTF-8 terminal shows for it.
+//   - The controls BEL, BS, HT, LF, VT, FF, CR, SO and SI.
+//   - ESC 7 and 8 (save and restore the cursor), D, E, M (index, next
+//     line, reverse index), H (tab set), c (reset), 6 and 9 (back and
+//     forward index), N, O, n, o (single and locking shifts); character
+//     set designations (ESC ( ) * + - . / with a final); ESC # 3, 4, 5, 6
+//     and 8 (line size, alignment test).
+//   - CSI sequences with no prefix and no intermediate that move the
+//     cursor (A B C D E F G H I Z a d e f ` j k), erase (J K X), insert and
+//     delete (@ P L M), scroll (S, and T with at most one parameter),
+//     repeat (b), set colors and attributes (m), set the scroll region (r),
+//     save and restore the cursor (s, and u without parameters), clear tabs
+//     (g); selective erase (? J, ? K); the cursor style (SP q), character
+//     protection (" q) and soft reset (! p).
+//   - Modes that only change how the screen is drawn, in SM/RM (4: insert)
+//     and DECSET/DECRST (5 reverse video, 6 origin, 7 autowrap, 12 cursor
+//     blink, 25 cursor visible, 45 reverse wrap, 47, 1047, 1048 and 1049
+//     alternate screen and saved cursor, 69 left and right margins, 2026
+//     synchronized output). Other modes in the same sequence are removed.
+//   - OSC 0, 1 and 2 (window and icon titles) and 8 (hyperlinks) whose text
+//     is printable, up to 8 KiB.
 //
-// Everything that draws (text, colors, cursor movement, erasing, scrolling,
-// the alternate screen) passes unchanged. Sequences split across writes are
-// handled; the zero value is ready to use.
+// So what is dropped includes every query and report the terminal would
+// answer on the viewer's input (DA, DSR, CPR, DECRQM, DECRQSS, DECRQPSR,
+// XTVERSION, XTREPORTSGR, window reports, ENQ, DECID...), DCS, SOS, PM and
+// APC strings, every other OSC (52 clipboard, colors, notifications,
+// working directory), C1 controls in any form, modes that change what the
+// viewer's keyboard or mouse sends (mouse and focus reporting, bracketed
+// paste, cursor-key and keypad application modes, LNM, KAM, SRM, the
+// kitty keyboard protocol, modifyOtherKeys), window operations and the
+// 132-column mode (they resize the window), the printer, keyboard LEDs,
+// saving and restoring modes, and leaving UTF-8 (ESC %).
+//
+// The output is always whole sequences and whole characters: a sequence
+// or character cut by the end of one call is held until the next, so the
+// terminal's parser is back in its ground state after every call, whatever
+// the recording holds. Memory is bounded: a sequence longer than it may be
+// is dropped as it streams. The zero value is ready to use. The filter
+// assumes a UTF-8 terminal.
 type Sanitizer struct {
 	st      int
-	seq     []byte // the sequence being collected, ESC included
-	drop    bool   // the string being read is dropped whatever it turns out to be
+	seq     []byte // the ESC or CSI sequence or OSC being collected, ESC included
+	drop    bool   // what is being collected is dropped whatever it turns out to be
+	utf     [utf8.UTFMax]byte
+	nutf    int  // bytes of a UTF-8 character being collected (ground state)
+	c2      bool // the previous byte of a string was 0xC2 (a C1 ST may follow)
 	dropped int
 }
 
@@ -44,178 +74,278 @@ const (
 	sStrEsc
 )
 
-// maxKept bounds an OSC or CSI sequence that is kept; a longer one is
-// dropped (a hyperlink or title longer than this is not worth the risk).
-const maxKept = 8192
+const (
+	// maxKept bounds an OSC that is kept: a longer title or hyperlink is
+	// dropped.
+	maxKept = 8192
+	// maxCSI bounds a CSI or ESC sequence; no sequence that is let through
+	// is near it.
+	maxCSI = 256
+)
 
-// Dropped counts the sequences removed so far.
+// Dropped counts the sequences and controls removed so far.
 func (s *Sanitizer) Dropped() int { return s.dropped }
 
 // Filter appends to dst what of p may reach the viewer's terminal.
 func (s *Sanitizer) Filter(dst, p []byte) []byte {
-	start := 0 // start of a run of ground-state bytes to copy
-	flush := func(i int) {
-		if s.st == sGround && i > start {
-			dst = append(dst, p[start:i]...)
-		}
-	}
 	for i := 0; i < len(p); i++ {
 		c := p[i]
 		switch s.st {
 		case sGround:
-			switch c {
-			case 0x1b:
-				flush(i)
-				s.st, s.seq = sEsc, append(s.seq[:0], c)
-			case 0x05: // ENQ: the terminal answers with its answerback
-				flush(i)
-				s.dropped++
-				start = i + 1
+			if s.nutf == 0 && isText(c) {
+				// A run of printable ASCII and harmless controls: most
+				// of any output.
+				j := i + 1
+				for j < len(p) && isText(p[j]) {
+					j++
+				}
+				dst = append(dst, p[i:j]...)
+				i = j - 1
 				continue
 			}
-			if s.st != sGround {
-				start = i + 1
+			var again bool
+			dst, again = s.ground(dst, c)
+			if again {
+				i--
 			}
-		case sEsc:
-			s.seq = append(s.seq, c)
-			switch {
-			case c == '[':
-				s.st = sCSI
-			case c == ']':
-				s.st, s.drop = sOSC, false
-			case c == 'P' || c == 'X' || c == '^' || c == '_':
-				s.st = sStr
-				s.dropped++
-			case c == 'Z': // DECID
-				s.st = sGround
-				s.dropped++
-			case c >= 0x20 && c <= 0x2f:
-				s.st = sEscInt
-			case c == 0x1b:
-				s.seq = append(s.seq[:0], c)
-			case c < 0x20:
-				// A control inside ESC: xterm executes it; keep both.
-				dst = appendControl(dst, c)
-				s.seq = s.seq[:len(s.seq)-1]
+		case sEsc, sEscInt, sCSI:
+			var again bool
+			switch s.st {
+			case sEsc:
+				dst, again = s.esc(dst, c)
+			case sEscInt:
+				dst, again = s.escInt(dst, c)
 			default:
-				s.st = sGround
-				dst = append(dst, s.seq...)
+				dst, again = s.csiByte(dst, c)
 			}
-			if s.st == sGround {
-				start = i + 1
-			}
-		case sEscInt:
-			s.seq = append(s.seq, c)
-			if c >= 0x30 && c <= 0x7e {
-				s.st = sGround
-				dst = append(dst, s.seq...)
-				start = i + 1
-			} else if c < 0x20 || len(s.seq) > 16 {
-				s.st = sGround
-				s.dropped++
-				start = i + 1
-			}
-		case sCSI:
-			switch {
-			case c >= 0x40 && c <= 0x7e:
-				s.seq = append(s.seq, c)
-				s.st = sGround
-				dst = s.csi(dst)
-				start = i + 1
-			case c == 0x1b:
-				s.dropped++ // an unfinished CSI: drop it, start over
-				s.st, s.seq = sEsc, append(s.seq[:0], c)
-			case c == 0x18 || c == 0x1a: // CAN, SUB cancel
-				s.st = sGround
-				start = i + 1
-			case c < 0x20:
-				dst = appendControl(dst, c) // executed inside the sequence
-			default:
-				if len(s.seq) < 256 {
-					s.seq = append(s.seq, c)
-				} else {
-					s.drop = true
-				}
+			if again {
+				i--
 			}
 		case sOSC:
-			switch c {
-			case 0x07:
-				s.st = sGround
-				dst = s.osc(dst, []byte{0x07})
-				start = i + 1
-			case 0x1b:
-				s.st = sOSCEsc
-			case 0x18, 0x1a:
-				s.st = sGround
-				s.dropped++
-				start = i + 1
-			default:
-				if len(s.seq) < maxKept {
-					s.seq = append(s.seq, c)
-				} else {
-					s.drop = true
-				}
-			}
+			dst = s.oscByte(dst, c)
 		case sOSCEsc:
-			s.st = sGround
-			start = i + 1
 			if c == '\\' {
+				s.st = sGround
 				dst = s.osc(dst, []byte{0x1b, '\\'})
 			} else {
-				s.dropped++ // an OSC cut short by another sequence
+				// An OSC cut short by another sequence: drop it, and
+				// read c as the byte after that ESC.
+				s.dropped++
 				s.st, s.seq = sEsc, append(s.seq[:0], 0x1b)
-				i-- // read c again as the byte after ESC
+				i--
 			}
 		case sStr:
-			if c == 0x1b {
-				s.st = sStrEsc
-			} else if c == 0x18 || c == 0x1a {
-				s.st = sGround
-				start = i + 1
-			}
+			s.strByte(c)
 		case sStrEsc:
 			switch c {
 			case '\\':
 				s.st = sGround
-				start = i + 1
 			case 0x1b:
 			default:
 				s.st = sStr
+				s.strByte(c)
 			}
 		}
 	}
-	flush(len(p))
 	return dst
 }
 
-// appendControl keeps a C0 control met inside a sequence, but ENQ.
-func appendControl(dst []byte, c byte) []byte {
-	if c == 0x05 {
-		return dst
-	}
-	return append(dst, c)
+// isText reports the bytes that pass as they are in the ground state:
+// printable ASCII and the controls that only move the cursor or ring.
+func isText(c byte) bool {
+	return (c >= 0x20 && c < 0x7f) || (c >= 0x07 && c <= 0x0f)
 }
 
-// osc keeps titles and hyperlinks.
-func (s *Sanitizer) osc(dst, term []byte) []byte {
-	body := s.seq[2:]
-	num := body
-	if i := bytes.IndexByte(body, ';'); i >= 0 {
-		num = body[:i]
+// ground handles a byte of the ground state that is not plain text.
+// again is true when c must be read again (it ended an invalid UTF-8
+// sequence without belonging to it).
+func (s *Sanitizer) ground(dst []byte, c byte) ([]byte, bool) {
+	if s.nutf > 0 {
+		return s.utf8Byte(dst, c)
 	}
-	if !s.drop {
-		switch string(num) {
-		case "0", "1", "2", "8":
-			dst = append(dst, s.seq...)
-			return append(dst, term...)
+	switch {
+	case c == 0x1b:
+		s.st, s.seq = sEsc, append(s.seq[:0], c)
+	case c < 0x80:
+		// NUL, DEL and the controls that are not plain text (ENQ makes
+		// the terminal answer; CAN and SUB print a character on some).
+		if c != 0 && c != 0x7f {
+			s.dropped++
 		}
+	default:
+		return s.utf8Byte(dst, c)
 	}
+	return dst, false
+}
+
+// utf8Byte collects a UTF-8 character.
+func (s *Sanitizer) utf8Byte(dst []byte, c byte) ([]byte, bool) {
+	s.utf[s.nutf] = c
+	b := s.utf[:s.nutf+1]
+	if !utf8.FullRune(b) {
+		s.nutf++ // a valid start: wait for the rest
+		return dst, false
+	}
+	r, n := utf8.DecodeRune(b)
+	s.nutf = 0
+	if r == utf8.RuneError && n == 1 {
+		dst = append(dst, "\uFFFD"...)
+		// A character cut short: c starts afresh.
+		return dst, len(b) > 1
+	}
+	if r >= 0x80 && r < 0xa0 {
+		s.c1(r)
+		return dst, false
+	}
+	return append(dst, b...), false
+}
+
+// c1 drops a C1 control, and the sequence it introduces.
+func (s *Sanitizer) c1(r rune) {
 	s.dropped++
+	switch r {
+	case 0x9b: // CSI
+		s.st, s.seq, s.drop = sCSI, append(s.seq[:0], 0x1b, '['), true
+	case 0x9d: // OSC
+		s.st, s.seq, s.drop, s.c2 = sOSC, append(s.seq[:0], 0x1b, ']'), true, false
+	case 0x90, 0x98, 0x9e, 0x9f: // DCS, SOS, PM, APC
+		s.st, s.c2 = sStr, false
+	}
+}
+
+// control handles a C0 control met inside a sequence: the terminal
+// executes it there. Those that pass in text pass.
+func (s *Sanitizer) control(dst []byte, c byte) []byte {
+	if isText(c) {
+		return append(dst, c)
+	}
+	if c != 0 {
+		s.dropped++
+	}
 	return dst
 }
 
-// csi keeps a complete CSI sequence (in s.seq) unless it is a query or
-// turns on input reporting.
+// escFinals are the ESC sequences without intermediate that pass.
+const escFinals = "78DEHMc69NOno"
+
+// esc handles the byte after ESC; again is true when c must be read again
+// in the ground state.
+func (s *Sanitizer) esc(dst []byte, c byte) ([]byte, bool) {
+	switch {
+	case c == '[':
+		s.st, s.drop = sCSI, false
+		s.seq = append(s.seq, c)
+	case c == ']':
+		s.st, s.drop, s.c2 = sOSC, false, false
+		s.seq = append(s.seq, c)
+	case c == 'P' || c == 'X' || c == '^' || c == '_':
+		s.st, s.c2 = sStr, false
+		s.dropped++
+	case c >= 0x20 && c <= 0x2f:
+		s.st = sEscInt
+		s.seq = append(s.seq, c)
+	case c >= 0x30 && c <= 0x7e:
+		s.st = sGround
+		if bytes.IndexByte([]byte(escFinals), c) >= 0 {
+			return append(dst, 0x1b, c), false
+		}
+		s.dropped++
+	case c == 0x1b:
+	case c == 0x18 || c == 0x1a:
+		s.st = sGround
+	case c == 0x7f:
+	case c < 0x20:
+		return s.control(dst, c), false
+	default: // a byte of UTF-8: the sequence is void, the character text
+		s.st = sGround
+		s.dropped++
+		return dst, true
+	}
+	return dst, false
+}
+
+// escInt handles a byte after ESC and an intermediate.
+func (s *Sanitizer) escInt(dst []byte, c byte) ([]byte, bool) {
+	switch {
+	case c >= 0x20 && c <= 0x2f:
+		if len(s.seq) < 4 {
+			s.seq = append(s.seq, c)
+		} else {
+			s.drop = true
+		}
+	case c >= 0x30 && c <= 0x7e:
+		s.st = sGround
+		s.seq = append(s.seq, c)
+		drop := s.drop
+		s.drop = false
+		if !drop && escAllowed(s.seq) {
+			return append(dst, s.seq...), false
+		}
+		s.dropped++
+	case c == 0x1b:
+		s.dropped++
+		s.st, s.seq, s.drop = sEsc, append(s.seq[:0], c), false
+	case c == 0x18 || c == 0x1a:
+		s.st, s.drop = sGround, false
+		s.dropped++
+	case c == 0x7f:
+	case c < 0x20:
+		return s.control(dst, c), false
+	default:
+		s.st, s.drop = sGround, false
+		s.dropped++
+		return dst, true
+	}
+	return dst, false
+}
+
+// escAllowed tells whether ESC, intermediates and final (seq) pass:
+// character set designations and the line size sequences.
+func escAllowed(seq []byte) bool {
+	inter, final := seq[1:len(seq)-1], seq[len(seq)-1]
+	switch inter[0] {
+	case '(', ')', '*', '+', '-', '.', '/':
+		// A 94- or 96-character set, some named with a second byte
+		// ("%5", "\"?").
+		return len(inter) == 1 || (len(inter) == 2 && (inter[1] == '%' || inter[1] == '"' || inter[1] == '&'))
+	case '#':
+		return len(inter) == 1 && (final >= '3' && final <= '6' || final == '8')
+	}
+	return false
+}
+
+// csiByte handles a byte of a CSI sequence.
+func (s *Sanitizer) csiByte(dst []byte, c byte) ([]byte, bool) {
+	switch {
+	case c >= 0x40 && c <= 0x7e:
+		s.st = sGround
+		s.seq = append(s.seq, c)
+		return s.csi(dst), false
+	case c >= 0x20 && c <= 0x3f:
+		if len(s.seq) < maxCSI {
+			s.seq = append(s.seq, c)
+		} else {
+			s.drop = true
+		}
+	case c == 0x1b:
+		s.dropped++ // an unfinished CSI: drop it, start over
+		s.st, s.seq, s.drop = sEsc, append(s.seq[:0], c), false
+	case c == 0x18 || c == 0x1a: // CAN, SUB cancel
+		s.st, s.drop = sGround, false
+		s.dropped++
+	case c == 0x7f: // ignored inside a sequence
+	case c < 0x20:
+		return s.control(dst, c), false
+	default:
+		// UTF-8 inside a CSI: the sequence is void; the character is text.
+		s.st, s.drop = sGround, false
+		s.dropped++
+		return dst, true
+	}
+	return dst, false
+}
+
+// csi passes the complete CSI sequence in s.seq if it is on the list.
 func (s *Sanitizer) csi(dst []byte) []byte {
 	seq := s.seq
 	if s.drop {
@@ -227,65 +357,181 @@ func (s *Sanitizer) csi(dst []byte) []byte {
 	body := seq[2 : len(seq)-1]
 	var prefix byte
 	if len(body) > 0 && body[0] >= 0x3c && body[0] <= 0x3f {
-		prefix = body[0]
+		prefix, body = body[0], body[1:]
 	}
-	inter := bytes.ContainsAny(body, " !\"#$%&'()*+,-./")
-	drop := false
-	switch final {
-	case 'c', 'n', 't', 'x':
-		drop = true
-	case 'p':
-		drop = bytes.IndexByte(body, '$') >= 0
-	case 'q':
-		drop = prefix == '>'
-	case 'u':
-		drop = prefix != 0
-	case 'm':
-		drop = prefix == '>' || prefix == '?'
-	case 'y':
-		drop = bytes.IndexByte(body, '*') >= 0
-	case 'S':
-		drop = prefix == '?'
-	case 'h', 'l':
-		if prefix == '?' && !inter {
-			return s.modes(dst, body[1:], final)
+	k := len(body)
+	for k > 0 && body[k-1] >= 0x20 && body[k-1] <= 0x2f {
+		k--
+	}
+	params, inter := body[:k], body[k:]
+	for _, b := range params {
+		if (b < '0' || b > '9') && b != ';' && b != ':' {
+			s.dropped++ // a private byte past the first, or an intermediate before a parameter
+			return dst
 		}
 	}
-	if drop {
-		s.dropped++
-		return dst
+	switch {
+	case prefix == 0 && len(inter) == 0:
+		switch final {
+		case 'A', 'B', 'C', 'D', 'E', 'F', 'G', 'H', 'I', 'Z', 'a', 'd', 'e', 'f', '`', 'j', 'k',
+			'J', 'K', 'X', '@', 'P', 'L', 'M', 'S', 'b', 'm', 'r', 's', 'g':
+			return append(dst, seq...)
+		case 'T': // with five parameters it starts mouse highlight tracking
+			if bytes.Count(params, []byte{';'}) == 0 {
+				return append(dst, seq...)
+			}
+		case 'u': // restore the cursor; with parameters, keyboard protocols
+			if len(params) == 0 {
+				return append(dst, seq...)
+			}
+		case 'h', 'l':
+			return s.modes(dst, "\x1b[", params, final, ansiModes)
+		}
+	case prefix == '?' && len(inter) == 0:
+		switch final {
+		case 'J', 'K':
+			return append(dst, seq...)
+		case 'h', 'l':
+			return s.modes(dst, "\x1b[?", params, final, decModes)
+		}
+	case prefix == 0 && len(inter) == 1:
+		// The cursor style, character protection, soft reset.
+		if i := inter[0]; (i == ' ' || i == '"') && final == 'q' || i == '!' && final == 'p' {
+			return append(dst, seq...)
+		}
 	}
-	return append(dst, seq...)
+	s.dropped++
+	return dst
 }
 
-// inputModes are the private modes that make the terminal report events on
-// stdin.
-var inputModes = map[int]bool{9: true, 1000: true, 1001: true, 1002: true, 1003: true, 1004: true, 1005: true, 1006: true, 1015: true, 1016: true, 2004: true}
+// ansiModes and decModes are the modes that only change how the screen is
+// drawn (SM/RM and DECSET/DECRST).
+var (
+	ansiModes = map[int]bool{4: true}
+	decModes  = map[int]bool{5: true, 6: true, 7: true, 12: true, 25: true, 45: true, 47: true, 69: true,
+		1047: true, 1048: true, 1049: true, 2026: true}
+)
 
-// modes rewrites a DECSET/DECRST without the input-reporting modes.
-func (s *Sanitizer) modes(dst, params []byte, final byte) []byte {
-	var keep []string
-	removed := false
-	for _, p := range bytes.Split(params, []byte{';'}) {
-		n, err := strconv.Atoi(string(p))
-		if err == nil && inputModes[n] {
+// modes passes a mode set or reset with only the allowed modes in it.
+func (s *Sanitizer) modes(dst []byte, intro string, params []byte, final byte, allowed map[int]bool) []byte {
+	start := len(dst)
+	dst = append(dst, intro...)
+	kept, removed := 0, false
+	for last := false; !last; {
+		p := params
+		if i := bytes.IndexByte(params, ';'); i >= 0 {
+			p, params = params[:i], params[i+1:]
+		} else {
+			last = true
+		}
+		n, ok := atoi(p)
+		if !ok || !allowed[n] {
 			removed = true
 			continue
 		}
-		keep = append(keep, string(p))
+		if kept > 0 {
+			dst = append(dst, ';')
+		}
+		dst = strconv.AppendInt(dst, int64(n), 10)
+		kept++
 	}
 	if removed {
 		s.dropped++
 	}
-	if len(keep) == 0 {
-		return dst
-	}
-	dst = append(dst, "\x1b[?"...)
-	for i, k := range keep {
-		if i > 0 {
-			dst = append(dst, ';')
-		}
-		dst = append(dst, k...)
+	if kept == 0 {
+		return dst[:start]
 	}
 	return append(dst, final)
+}
+
+// atoi reads a mode number: 1 to 5 digits.
+func atoi(b []byte) (int, bool) {
+	if len(b) == 0 || len(b) > 5 {
+		return 0, false
+	}
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
+}
+
+// oscByte handles a byte of an OSC string.
+func (s *Sanitizer) oscByte(dst []byte, c byte) []byte {
+	switch {
+	case c == 0x07:
+		s.st = sGround
+		return s.osc(dst, []byte{0x07})
+	case c == 0x1b:
+		s.st = sOSCEsc
+	case c == 0x18 || c == 0x1a:
+		s.st, s.drop = sGround, false
+		s.dropped++
+	case c == 0x9c && s.c2:
+		// C1 ST (U+009C): VTE ends the string here. Whatever was kept of
+		// it ends with a C2 byte, and a title with a C1 control in it
+		// is dropped.
+		s.st, s.drop, s.c2 = sGround, false, false
+		s.dropped++
+	default:
+		s.c2 = c == 0xc2
+		if c < 0x20 || c == 0x7f {
+			s.drop = true // a title or link is printable
+		}
+		if len(s.seq) < maxKept {
+			s.seq = append(s.seq, c)
+		} else {
+			s.drop = true
+		}
+	}
+	return dst
+}
+
+// osc passes titles and hyperlinks whose text is printable.
+func (s *Sanitizer) osc(dst, term []byte) []byte {
+	drop := s.drop
+	s.drop, s.c2 = false, false
+	body := s.seq[2:]
+	num := body
+	if i := bytes.IndexByte(body, ';'); i >= 0 {
+		num = body[:i]
+	}
+	if !drop && printable(body) {
+		switch string(num) {
+		case "0", "1", "2", "8":
+			dst = append(dst, s.seq...)
+			return append(dst, term...)
+		}
+	}
+	s.dropped++
+	return dst
+}
+
+// printable tells whether b is valid UTF-8 without any control.
+func printable(b []byte) bool {
+	for len(b) > 0 {
+		r, n := utf8.DecodeRune(b)
+		if (r == utf8.RuneError && n == 1) || r < 0x20 || (r >= 0x7f && r < 0xa0) {
+			return false
+		}
+		b = b[n:]
+	}
+	return true
+}
+
+// strByte skips a byte of a DCS, SOS, PM or APC string, which is dropped
+// whole: it ends at ST (ESC \ or U+009C), or CAN or SUB.
+func (s *Sanitizer) strByte(c byte) {
+	switch {
+	case c == 0x1b:
+		s.st = sStrEsc
+	case c == 0x18 || c == 0x1a:
+		s.st = sGround
+	case c == 0x9c && s.c2:
+		s.st = sGround
+	}
+	s.c2 = c == 0xc2
 }

@@ -11,43 +11,73 @@ import (
 
 // Screen is a terminal emulator in memory: output written to it builds the
 // screen a terminal would show, which can then be drawn on the viewer's
-// terminal in one go (after a seek) or read as text (export).
+// terminal in one go (after a seek) or read as text (export). What it is
+// fed goes through a Sanitizer first, so that it sees what the viewer's
+// terminal would see (and never a query to answer), and the work it is
+// given is counted (Work; see screenWork).
 type Screen struct {
 	emu        *vt.Emulator
 	cols, rows int
+	san        Sanitizer
+	buf        []byte
+	work       int64
 }
 
-// NewScreen returns an empty cols x rows screen. Close it when done.
+// MaxCols and MaxRows bound the screen the emulator keeps: memory and the
+// work of a sequence grow with it (two million cells of 2000x1000 made one
+// ESC[L cost 12 ms). A larger terminal, which no screen shows, is rebuilt
+// at this size.
+const (
+	MaxCols = 500
+	MaxRows = 200
+)
+
+// NewScreen returns an empty cols x rows screen (see MaxCols). Close it
+// when done.
 func NewScreen(cols, rows int) *Screen {
 	cols, rows = clampSize(cols, rows)
 	e := vt.NewEmulator(cols, rows)
 	// The main screen's scrollback is not drawn; keeping it only costs.
 	e.SetScrollbackSize(1)
-	// The emulator answers queries (DA, DSR...) on its input pipe, which
-	// blocks until read: drain it.
+	// The emulator would answer queries on its input pipe, which blocks
+	// until read: drain it (the Sanitizer lets no query through anyway).
 	go func() { _, _ = io.Copy(io.Discard, e) }()
 	return &Screen{emu: e, cols: cols, rows: rows}
 }
 
+// clampSize makes a terminal size one the emulator takes: a missing size
+// is 80x24, a larger one than MaxCols x MaxRows is cut to it.
 func clampSize(cols, rows int) (int, int) {
-	if cols <= 0 || cols > 2000 {
+	if cols <= 0 {
 		cols = 80
 	}
-	if rows <= 0 || rows > 1000 {
+	if rows <= 0 {
 		rows = 24
 	}
-	return cols, rows
+	return min(cols, MaxCols), min(rows, MaxRows)
 }
 
-// Write feeds output to the screen.
+// Write feeds recorded output to the screen.
 func (s *Screen) Write(p []byte) (int, error) {
-	return s.emu.Write(p)
+	s.buf = s.san.Filter(s.buf[:0], p)
+	s.feed(s.buf)
+	return len(p), nil
 }
 
-// Resize changes the screen's size.
+// feed gives sanitized output to the emulator, and counts its work.
+func (s *Screen) feed(p []byte) {
+	s.work += weigh(p, s.cols, s.rows, nil)
+	_, _ = s.emu.Write(p)
+}
+
+// Work is the emulator work done so far, in the units of screenWork.
+func (s *Screen) Work() int64 { return s.work }
+
+// Resize changes the screen's size (see MaxCols).
 func (s *Screen) Resize(cols, rows int) {
 	cols, rows = clampSize(cols, rows)
 	if cols != s.cols || rows != s.rows {
+		s.work += resizeWork(s.cols, s.rows, cols, rows)
 		s.cols, s.rows = cols, rows
 		s.emu.Resize(cols, rows)
 	}
@@ -78,8 +108,14 @@ func (s *Screen) AltScreen() bool { return s.emu.IsAltScreen() }
 // Draw appends what redraws the screen on a real terminal: the alternate
 // screen switched as the recording had it, every row at its place with its
 // colors, the cursor where it was. rows, when greater than 0, limits the
-// drawing to the viewer's height (the top rows are kept).
+// drawing to the viewer's height (the top rows are kept). It is made of
+// what the Sanitizer lets through, and checked by one on the way out.
 func (s *Screen) Draw(dst []byte, maxRows int) []byte {
+	var san Sanitizer
+	return san.Filter(dst, s.draw(nil, maxRows))
+}
+
+func (s *Screen) draw(dst []byte, maxRows int) []byte {
 	dst = append(dst, "\x1b[?25l"...)
 	if s.emu.IsAltScreen() {
 		dst = append(dst, "\x1b[?1049h"...)

@@ -117,17 +117,31 @@ func seekStart(s *source, sk Seekable, t time.Duration) error {
 	}
 }
 
-// windowItem is an output or resize event kept to rebuild a screen.
+// windowItem is an output or resize event kept to rebuild a screen:
+// output as the Sanitizer leaves it, with its emulator work.
 type windowItem struct {
 	code       byte
 	data       []byte
 	cols, rows int // size in force before the item
 	alt        bool
+	work       int64
 }
+
+const (
+	// itemBytes is how much output small writes gather in one item.
+	itemBytes = 4 << 10
+	// itemOverhead is what an item costs besides its bytes, counted in
+	// the window's size.
+	itemOverhead = 128
+)
 
 // ScreenAt rebuilds the screen as it was at session time t (the end, for
 // t < 0 or past it) and leaves r positioned at the first event after t,
-// which Next returns. cols and rows are the recording's initial size.
+// which Next returns. cols and rows are the recording's initial size. The
+// output run through the emulator is the last window bytes before t, and
+// of those no more than screenWork weighs (see weigh): what does not fit
+// is left out from the start, which for any ordinary session is output
+// scrolled away long before.
 func screenAt(s *source, sk Seekable, t time.Duration, window int) (*Screen, error) {
 	if window <= 0 {
 		window = ScreenWindow
@@ -147,11 +161,18 @@ func screenAt(s *source, sk Seekable, t time.Duration, window int) (*Screen, err
 	var (
 		items      []windowItem
 		size       int
-		cols, rows = h.Term.Cols, h.Term.Rows
+		work       int64
+		cols, rows = clampSize(h.Term.Cols, h.Term.Rows)
 		alt        bool
 		lastErr    error
 		altSeen    bool
+		san        Sanitizer
 	)
+	drop := func() {
+		size -= len(items[0].data) + itemOverhead
+		work -= items[0].work
+		items = items[1:]
+	}
 	for {
 		ev, err := s.r.Next()
 		if err != nil {
@@ -164,19 +185,32 @@ func screenAt(s *source, sk Seekable, t time.Duration, window int) (*Screen, err
 		}
 		switch ev.Code {
 		case 'r':
-			items = append(items, windowItem{code: 'r', data: ev.Data, cols: cols, rows: rows, alt: alt})
 			if c, r, ok := parseSize(ev.Data); ok {
+				c, r = clampSize(c, r)
+				it := windowItem{code: 'r', data: ev.Data, cols: cols, rows: rows, alt: alt, work: resizeWork(cols, rows, c, r)}
+				items, work = append(items, it), work+it.work
+				size += len(ev.Data) + itemOverhead
 				cols, rows = c, r
 			}
 		case 'o':
-			sw := altScreenSwitch(ev.Data)
-			if !alt && sw == 0 && clearsScreen(ev.Data) {
+			data := san.Filter(nil, ev.Data)
+			sw := altScreenSwitch(data)
+			if !alt && sw == 0 && clearsScreen(data) {
 				// Everything before the clear is gone from the main screen.
-				items = items[:0]
-				size = 0
+				items, size, work = items[:0], 0, 0
 			}
-			items = append(items, windowItem{code: 'o', data: ev.Data, cols: cols, rows: rows, alt: alt})
-			size += len(ev.Data)
+			w := weigh(data, cols, rows, nil)
+			if n := len(items); n > 0 && items[n-1].code == 'o' && items[n-1].cols == cols && items[n-1].rows == rows &&
+				items[n-1].alt == alt && len(items[n-1].data) < itemBytes {
+				// Small writes (a byte each, at worst) share an item: the
+				// window's memory is its bytes, not a struct per write.
+				items[n-1].data = append(items[n-1].data, data...)
+				items[n-1].work += w
+			} else {
+				items = append(items, windowItem{code: 'o', data: data, cols: cols, rows: rows, alt: alt, work: w})
+				size += itemOverhead
+			}
+			size, work = size+len(data), work+w
 			switch sw {
 			case 1:
 				alt, altSeen = true, true
@@ -189,10 +223,9 @@ func screenAt(s *source, sk Seekable, t time.Duration, window int) (*Screen, err
 				}
 				alt, altSeen = false, true
 			}
-			for size > window && len(items) > 1 && size-len(items[0].data) >= window {
-				size -= len(items[0].data)
-				items = items[1:]
-			}
+		}
+		for len(items) > 1 && (size-len(items[0].data)-itemOverhead >= window || work-items[0].work > screenWork) {
+			drop()
 		}
 	}
 	if lastErr != nil && !errors.Is(lastErr, io.EOF) && !errors.Is(lastErr, record.ErrAbrupt) {
@@ -202,15 +235,20 @@ func screenAt(s *source, sk Seekable, t time.Duration, window int) (*Screen, err
 	if len(items) > 0 {
 		scr.Resize(items[0].cols, items[0].rows)
 		if items[0].alt {
-			_, _ = scr.Write([]byte("\x1b[?1049h"))
+			scr.feed([]byte("\x1b[?1049h"))
 		}
-		if first := items[0]; first.code == 'o' && size > window {
-			// Only the end of a huge write: start after a newline.
-			cut := len(first.data) - (window - (size - len(first.data)))
+		if first := &items[0]; first.code == 'o' && (size > window || work > screenWork) {
+			// Only the end of a huge write: what fits in the window and
+			// the work left, from the start of a row.
+			cut := 0
+			if keep := window - (size - len(first.data) - itemOverhead); keep < len(first.data) {
+				cut = len(first.data) - max(keep, 0)
+			}
+			cut += cutFor(first.data[cut:], first.cols, first.rows, screenWork-(work-first.work))
 			if i := bytes.IndexByte(first.data[cut:], '\n'); i >= 0 {
 				cut += i + 1
 			}
-			items[0].data = first.data[cut:]
+			first.data = first.data[cut:]
 		}
 	}
 	for _, it := range items {
@@ -220,7 +258,7 @@ func screenAt(s *source, sk Seekable, t time.Duration, window int) (*Screen, err
 			}
 			continue
 		}
-		_, _ = scr.Write(it.data)
+		scr.feed(it.data)
 	}
 	scr.Resize(cols, rows)
 	// At the end, the reader repeats its last error (io.EOF, ErrAbrupt) to

@@ -30,6 +30,7 @@ type Input struct {
 	utf       []byte
 	lastCR    bool
 	now       time.Duration
+	budget
 }
 
 // MarkUncertain makes the current line Uncertain: keys were typed on it
@@ -48,6 +49,7 @@ func (in *Input) Current() string { return string(in.line) }
 // Write feeds keystroke bytes sent at session time t.
 func (in *Input) Write(t time.Duration, p []byte) {
 	in.now = t
+	in.earn(len(p))
 	for i := 0; i < len(p); i++ {
 		c := p[i]
 		switch in.st {
@@ -94,13 +96,15 @@ func (in *Input) ground(c byte) {
 	case c == 0x1b:
 		in.st = stEsc
 	case c == 0x7f || c == 0x08:
-		if in.cur > 0 {
+		if in.cur > 0 && in.spend(len(in.line)-in.cur) {
 			in.line = append(in.line[:in.cur-1], in.line[in.cur:]...)
 			in.cur--
 		}
 	case c == 0x15: // ^U
-		in.line = append(in.line[:0], in.line[in.cur:]...)
-		in.cur = 0
+		if in.spend(len(in.line) - in.cur) {
+			in.line = append(in.line[:0], in.line[in.cur:]...)
+			in.cur = 0
+		}
 	case c == 0x17: // ^W
 		in.killWord()
 	case c == 0x0b: // ^K
@@ -114,9 +118,7 @@ func (in *Input) ground(c byte) {
 	case c == 0x06: // ^F
 		in.cur = min(len(in.line), in.cur+1)
 	case c == 0x04: // ^D deletes under the cursor
-		if in.cur < len(in.line) {
-			in.line = append(in.line[:in.cur], in.line[in.cur+1:]...)
-		}
+		in.deleteAtCursor()
 	case c == 0x03 || c == 0x07: // ^C, ^G: the line is abandoned
 		in.reset()
 	case c == '\t' || c == 0x12 || c == 0x10 || c == 0x0e || c == 0x19 || c == 0x14:
@@ -135,8 +137,23 @@ func (in *Input) ground(c byte) {
 		if utf8.FullRune(in.utf) {
 			r, _ := utf8.DecodeRune(in.utf)
 			in.utf = in.utf[:0]
-			in.insert(r)
+			in.rune(r)
 		}
+	}
+}
+
+// rune handles a character typed as UTF-8. A C1 control is not text: the
+// 8-bit CSI and SS3 start keys as ESC [ and ESC O do, the others do
+// nothing (a terminal would act on them if they were shown).
+func (in *Input) rune(r rune) {
+	switch {
+	case r == 0x9b:
+		in.st, in.seq = stCSI, in.seq[:0]
+	case r == 0x8f:
+		in.st = stSS3
+	case r >= 0x80 && r < 0xa0:
+	default:
+		in.insert(r)
 	}
 }
 
@@ -157,9 +174,7 @@ func (in *Input) key(final byte, seq []byte) {
 	case '~':
 		switch string(seq) {
 		case "3": // Delete
-			if in.cur < len(in.line) {
-				in.line = append(in.line[:in.cur], in.line[in.cur+1:]...)
-			}
+			in.deleteAtCursor()
 		case "1", "7":
 			in.cur = 0
 		case "4", "8":
@@ -170,15 +185,29 @@ func (in *Input) key(final byte, seq []byte) {
 	}
 }
 
+// insert types r at the cursor. A line that is MaxLine long takes no
+// more, and no more than the credit pays for moving.
 func (in *Input) insert(r rune) {
 	in.mark()
+	if len(in.line) >= MaxLine || !in.spend(len(in.line)-in.cur) {
+		return
+	}
 	in.line = append(in.line, 0)
 	copy(in.line[in.cur+1:], in.line[in.cur:])
 	in.line[in.cur] = r
 	in.cur++
 }
 
+func (in *Input) deleteAtCursor() {
+	if in.cur < len(in.line) && in.spend(len(in.line)-in.cur) {
+		in.line = append(in.line[:in.cur], in.line[in.cur+1:]...)
+	}
+}
+
 func (in *Input) killWord() {
+	if !in.spend(len(in.line)) {
+		return
+	}
 	i := in.cur
 	for i > 0 && in.line[i-1] == ' ' {
 		i--
@@ -191,6 +220,9 @@ func (in *Input) killWord() {
 }
 
 func (in *Input) wordMove(forward bool) {
+	if !in.spend(len(in.line)) {
+		return
+	}
 	if forward {
 		for in.cur < len(in.line) && in.line[in.cur] == ' ' {
 			in.cur++

@@ -2,7 +2,9 @@
 // read: the lines a program's output showed (escape sequences removed,
 // carriage returns and backspaces applied) and the lines a user typed
 // (line editing keys applied). It is a line model, not a screen emulator:
-// cheap enough to run on every byte of a recording or a live session.
+// cheap enough to run on every byte of a recording or a live session, and
+// bounded in memory and work whatever the bytes hold (see MaxLine). The
+// text it gives holds no control character.
 package termtext
 
 import (
@@ -49,7 +51,7 @@ type Lines struct {
 	OSC func(payload []byte, t time.Duration)
 
 	line    []rune
-	cur     int
+	cur     int // column, 0 to MaxLine
 	start   time.Duration
 	started bool
 	st      int
@@ -57,6 +59,7 @@ type Lines struct {
 	utf     []byte
 	alt     bool
 	now     time.Duration
+	budget
 }
 
 // AltScreen tells whether the output has switched to the alternate screen
@@ -72,6 +75,7 @@ func (l *Lines) Cursor() int { return l.cur }
 // Write feeds output bytes written at session time t.
 func (l *Lines) Write(t time.Duration, p []byte) {
 	l.now = t
+	l.earn(len(p))
 	for i := 0; i < len(p); i++ {
 		c := p[i]
 		switch l.st {
@@ -212,10 +216,7 @@ func (l *Lines) control(c byte) {
 			l.cur--
 		}
 	case '\t':
-		n := 8 - l.cur%8
-		for range n {
-			l.advance()
-		}
+		l.moveTo(l.cur + 8 - l.cur%8)
 	case 0x1b:
 		l.st = stEsc
 	}
@@ -270,17 +271,11 @@ func (l *Lines) csi(final byte) {
 	}
 	switch final {
 	case 'C', 'a': // cursor forward
-		for range min(n, 1000) {
-			l.advance()
-		}
+		l.moveTo(l.cur + n)
 	case 'D': // cursor back
 		l.cur = max(0, l.cur-n)
 	case 'G', '`': // column
-		col := min(n-1, 1000)
-		for l.cur < col {
-			l.advance()
-		}
-		l.cur = col
+		l.moveTo(n - 1)
 	case 'K': // erase in line
 		mode := 0
 		if len(ps) > 0 {
@@ -292,39 +287,44 @@ func (l *Lines) csi(final byte) {
 				l.line = l.line[:l.cur]
 			}
 		case 1:
-			for i := 0; i < l.cur && i < len(l.line); i++ {
-				l.line[i] = ' '
+			if k := min(l.cur, len(l.line)); l.spend(k) {
+				fill(l.line[:k])
 			}
 		case 2:
 			l.line = l.line[:0]
 		}
 	case 'X': // erase characters
-		for i := l.cur; i < l.cur+n && i < len(l.line); i++ {
-			l.line[i] = ' '
+		if l.cur < len(l.line) {
+			end := min(len(l.line), l.cur+n)
+			if l.spend(end - l.cur) {
+				fill(l.line[l.cur:end])
+			}
 		}
 	case 'P': // delete characters
 		if l.cur < len(l.line) {
 			end := min(len(l.line), l.cur+n)
-			l.line = append(l.line[:l.cur], l.line[end:]...)
-		}
-	case '@': // insert blanks
-		if l.cur <= len(l.line) {
-			ins := make([]rune, min(n, 1000))
-			for i := range ins {
-				ins[i] = ' '
+			if l.spend(len(l.line) - l.cur) {
+				l.line = append(l.line[:l.cur], l.line[end:]...)
+			} else {
+				l.line = l.line[:l.cur] // what was to move left is lost
 			}
-			l.line = append(l.line[:l.cur], append(ins, l.line[l.cur:]...)...)
+		}
+	case '@': // insert blanks; what is pushed past the end is lost
+		if l.cur < len(l.line) {
+			k := min(n, MaxLine-l.cur)
+			if l.spend(len(l.line) - l.cur + k) {
+				keep := min(len(l.line), MaxLine-k)
+				l.line = append(l.line[:keep], make([]rune, k)...)
+				copy(l.line[l.cur+k:], l.line[l.cur:keep])
+				fill(l.line[l.cur : l.cur+k])
+			}
 		}
 	case 'A', 'B', 'E', 'F', 'H', 'f', 'd', 'J':
 		// Another row (or the screen cleared): this line is done.
 		l.breakLine()
 		if final == 'H' || final == 'f' {
-			col := 0
 			if len(ps) > 1 && ps[1] > 1 {
-				col = min(ps[1]-1, 1000)
-			}
-			for l.cur < col {
-				l.advance()
+				l.moveTo(ps[1] - 1)
 			}
 		}
 	}
@@ -365,12 +365,13 @@ func (l *Lines) mark() {
 
 func (l *Lines) put(r rune) {
 	l.mark()
+	if l.cur >= MaxLine {
+		l.wrap()
+	}
 	if l.cur < len(l.line) {
 		l.line[l.cur] = r
 	} else {
-		for len(l.line) < l.cur {
-			l.line = append(l.line, ' ')
-		}
+		l.pad()
 		l.line = append(l.line, r)
 	}
 	l.cur++
@@ -379,28 +380,61 @@ func (l *Lines) put(r rune) {
 // putASCII is put for a run of printable ASCII.
 func (l *Lines) putASCII(b []byte) {
 	l.mark()
-	for len(l.line) < l.cur {
-		l.line = append(l.line, ' ')
+	for len(b) > 0 {
+		if l.cur >= MaxLine {
+			l.wrap()
+		}
+		l.pad()
+		k := 0
+		for ; k < len(b) && l.cur < len(l.line); k++ { // overwriting
+			l.line[l.cur] = rune(b[k])
+			l.cur++
+		}
+		b = b[k:]
+		if n := min(len(b), MaxLine-l.cur); n > 0 {
+			l.line = slices.Grow(l.line, n)
+			for _, c := range b[:n] {
+				l.line = append(l.line, rune(c))
+			}
+			l.cur = len(l.line)
+			b = b[n:]
+		}
 	}
-	k := 0
-	for ; k < len(b) && l.cur < len(l.line); k++ { // overwriting
-		l.line[l.cur] = rune(b[k])
-		l.cur++
-	}
-	if k < len(b) {
-		l.line = slices.Grow(l.line, len(b)-k)
-		for _, c := range b[k:] {
-			l.line = append(l.line, rune(c))
+}
+
+// pad fills the line with spaces up to the cursor, as far as the credit
+// goes: the cursor is moved back to where the padding stops.
+func (l *Lines) pad() {
+	if n := l.cur - len(l.line); n > 0 {
+		n = l.take(n)
+		for range n {
+			l.line = append(l.line, ' ')
 		}
 		l.cur = len(l.line)
 	}
 }
 
-func (l *Lines) advance() {
-	if l.cur >= len(l.line) {
+// wrap goes on to the next line, as a terminal does at its right margin.
+func (l *Lines) wrap() {
+	l.emit()
+	l.mark()
+}
+
+// moveTo moves the cursor to column col, at most MaxLine: moving past the
+// end of the text starts the line.
+func (l *Lines) moveTo(col int) {
+	col = min(max(col, 0), MaxLine)
+	if col > l.cur && col > len(l.line) {
 		l.mark()
 	}
-	l.cur++
+	l.cur = col
+}
+
+// fill blanks rs.
+func fill(rs []rune) {
+	for i := range rs {
+		rs[i] = ' '
+	}
 }
 
 func (l *Lines) newline() {
@@ -410,11 +444,20 @@ func (l *Lines) newline() {
 
 // breakLine ends a line that has text, without emitting an empty one.
 func (l *Lines) breakLine() {
-	if len(trimRight(l.line)) > 0 {
+	if hasText(l.line) {
 		l.emit()
 	} else {
 		l.reset()
 	}
+}
+
+func hasText(rs []rune) bool {
+	for i := len(rs) - 1; i >= 0; i-- {
+		if rs[i] != ' ' {
+			return true
+		}
+	}
+	return false
 }
 
 func (l *Lines) emit() {
@@ -431,7 +474,7 @@ func (l *Lines) reset() {
 // Flush emits the line being built, if it holds text.
 func (l *Lines) Flush() {
 	l.flushUTF()
-	if len(trimRight(l.line)) > 0 {
+	if hasText(l.line) {
 		l.emit()
 	}
 }

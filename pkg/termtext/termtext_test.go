@@ -2,7 +2,6 @@ package termtext
 
 import (
 	"reflect"
-	"strings"
 	"testing"
 	"time"
 )
@@ -117,20 +116,52 @@ func TestInput(t *testing.T) {
 	}
 }
 
+// FuzzLines feeds output and keys, repeated up to 2,000 times (what a
+// hostile recording does to cost the most), and checks the bounds: no line
+// over MaxLine characters, no control in any text, work within the credit
+// the bytes earned, memory held bounded whatever the length.
 func FuzzLines(f *testing.F) {
-	f.Add([]byte("\x1b[01;34mbin\x1b[0m\r\n\x1b]0;t\x07"), []byte("ls\x7f\x15\r"))
-	f.Fuzz(func(t *testing.T, out, in []byte) {
-		n := 0
-		l := &Lines{Emit: func(line Line) {
-			n++
-			if strings.ContainsAny(line.Text, "\x1b\r\n") {
-				t.Fatalf("line %q holds a control", line.Text)
+	f.Add([]byte("\x1b[01;34mbin\x1b[0m\r\n\x1b]0;t\x07"), []byte("ls\x7f\x15\r"), uint16(1))
+	f.Add([]byte("\x1b[1000Cx"), []byte("\x01z"), uint16(2000))
+	f.Add([]byte("AAAAAAAAAAAAAAAA\x1b[P\x1b[@"), []byte("\u009b6n\x1bb\x1bf"), uint16(2000))
+	f.Fuzz(func(t *testing.T, out, in []byte, reps uint16) {
+		reps = reps%2000 + 1
+		var emitted int
+		check := func(what, s string) {
+			if len([]rune(s)) > MaxLine {
+				t.Fatalf("%s of %d characters", what, len([]rune(s)))
 			}
+			for _, r := range s {
+				if r < 0x20 || (r >= 0x7f && r < 0xa0) {
+					t.Fatalf("%s %q holds control %U", what, s, r)
+				}
+			}
+		}
+		l := &Lines{Emit: func(line Line) {
+			emitted += len([]rune(line.Text))
+			check("line", line.Text)
 		}}
-		l.Write(0, out)
+		for range reps {
+			l.Write(0, out)
+			if len(l.line) > MaxLine || cap(l.line) > 2*MaxLine+1024 || cap(l.seq) > 2*maxSeq {
+				t.Fatalf("line %d (cap %d), sequence cap %d", len(l.line), cap(l.line), cap(l.seq))
+			}
+		}
 		l.Flush()
-		i := &Input{Enter: func(Line, bool) {}}
-		i.Write(0, in)
+		n := len(out) * int(reps)
+		if credit := int64(perByte*n + maxCredit); l.work > credit || int64(emitted) > int64(n)+credit {
+			t.Fatalf("%d bytes: %d units of work, %d characters out", n, l.work, emitted)
+		}
+		i := &Input{Enter: func(line Line, _ bool) { check("typed line", line.Text) }}
+		for range reps {
+			i.Write(0, in)
+			if len(i.line) > MaxLine || cap(i.seq) > 2*maxSeq {
+				t.Fatalf("typed line %d, sequence cap %d", len(i.line), cap(i.seq))
+			}
+		}
 		i.Flush()
+		if m := int64(perByte*len(in)*int(reps) + maxCredit); i.work > m {
+			t.Fatalf("typing %d bytes: %d units of work", len(in)*int(reps), i.work)
+		}
 	})
 }
