@@ -40,7 +40,7 @@ func TestFormatVersion1ExportsAndReplays(t *testing.T) {
 	}
 	defer r.Close()
 	var out, errOut bytes.Buffer
-	if _, err := replay.Play(context.Background(), r, replay.Options{NoWait: true, Raw: true, Out: &out, ErrOut: &errOut}); err != nil {
+	if _, err := replay.Play(context.Background(), r, replay.Options{NoWait: true, Raw: true, RawErr: true, Out: &out, ErrOut: &errOut}); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out.String(), "\r\n\xff\xfe\r\n") || errOut.String() != "err \xfe\xff\n" {
