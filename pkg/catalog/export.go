@@ -257,10 +257,12 @@ type jsonExporter struct {
 }
 
 type jsonEvent struct {
-	Time   float64 `json:"time"`
-	Code   string  `json:"code"`
-	Data   string  `json:"data"`
-	Base64 bool    `json:"base64,omitempty"`
+	// Time is in seconds to the microsecond, as the recording has it
+	// (a float64 would print 1.719183 as 1.7191830000000001).
+	Time   record.Seconds `json:"time"`
+	Code   string         `json:"code"`
+	Data   string         `json:"data"`
+	Base64 bool           `json:"base64,omitempty"`
 	// Redacted is, for input kept as its length only, that length.
 	Redacted int `json:"redacted,omitempty"`
 }
@@ -276,7 +278,7 @@ func (x *jsonExporter) header(h record.Header) error {
 }
 
 func (x *jsonExporter) event(ev record.Event) error {
-	je := jsonEvent{Time: ev.Time.Seconds(), Code: string(ev.Code), Data: string(ev.Data), Redacted: ev.Redacted}
+	je := jsonEvent{Time: record.Seconds(ev.Time), Code: string(ev.Code), Data: string(ev.Data), Redacted: ev.Redacted}
 	if !utf8.Valid(ev.Data) {
 		je.Data, je.Base64 = base64.StdEncoding.EncodeToString(ev.Data), true
 	}
