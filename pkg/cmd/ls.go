@@ -168,7 +168,7 @@ func entryRow(e *catalog.Entry, wide bool) []string {
 		}
 		return tabless(s)
 	}
-	where, started, dur := "-", e.Start.Local().Format("2006-01-02 15:04:05"), "-"
+	where, started, dur := "-", e.Start.Local().Format("2006-01-02 15:04:05 MST"), "-"
 	if e.Header != nil {
 		where = dash(e.Namespace()) + "/" + dash(e.Pod()) + "/" + dash(e.Container())
 		dur = catalog.HumanDuration(e.Duration.Duration())
