@@ -31,7 +31,8 @@ const (
 	FormatV2 = "asciicast-v2"
 	// FormatText is the transcript as lines of text: what the terminal
 	// showed line by line, escape sequences removed, carriage returns and
-	// backspaces applied; a full-screen program's screens are left out.
+	// backspaces applied; a full-screen program's screens are left out, and
+	// a line in brackets says when one ran.
 	FormatText = "txt"
 	// FormatJSON is the header, the trailer and every event as JSON.
 	FormatJSON = "json"
@@ -224,6 +225,7 @@ type textExporter struct {
 	w     *bufio.Writer
 	lines termtext.Lines
 	err   error
+	alt   time.Duration // when the full-screen program in progress began
 }
 
 func newTextExporter(w *bufio.Writer) *textExporter {
@@ -233,7 +235,22 @@ func newTextExporter(w *bufio.Writer) *textExporter {
 			_, x.err = x.w.WriteString(l.Text + "\n")
 		}
 	}
+	// A full-screen program's screens are not lines: say where one ran,
+	// so that the transcript never hides a gap.
+	x.lines.Alt = func(on bool, t time.Duration) {
+		if on {
+			x.alt = t
+		} else {
+			x.fullScreen(Offset(t))
+		}
+	}
 	return x
+}
+
+func (x *textExporter) fullScreen(end string) {
+	if x.err == nil {
+		_, x.err = fmt.Fprintf(x.w, "[full-screen program from %s to %s, not in this transcript: replay --from %s]\n", Offset(x.alt), end, OffsetUp(x.alt))
+	}
 }
 
 func (x *textExporter) header(record.Header) error { return nil }
@@ -247,6 +264,9 @@ func (x *textExporter) event(ev record.Event) error {
 
 func (x *textExporter) end(*record.Trailer, error) error {
 	x.lines.Flush()
+	if x.lines.AltScreen() {
+		x.fullScreen("the end")
+	}
 	return x.err
 }
 

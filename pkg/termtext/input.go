@@ -17,7 +17,8 @@ import (
 // reconstructed from the keys alone may not be what the program ran.
 type Input struct {
 	// Enter receives every line ended by Enter; Time is when its first key
-	// was pressed, and Uncertain is set as described above.
+	// was pressed, End when Enter was, and Uncertain is set as described
+	// above.
 	Enter func(l Line, uncertain bool)
 
 	line      []rune
@@ -220,7 +221,7 @@ func (in *Input) enter() {
 		if !in.started {
 			start = in.now
 		}
-		in.Enter(Line{Time: start, Text: string(in.line)}, in.uncertain)
+		in.Enter(Line{Time: start, Text: string(in.line), End: in.now}, in.uncertain)
 	}
 	in.reset()
 }

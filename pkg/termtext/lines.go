@@ -16,6 +16,12 @@ import (
 type Line struct {
 	Time time.Duration
 	Text string
+	// End is when the line was ended (by Enter, for typed lines).
+	End time.Duration
+	// Times, when Lines.Times is set, holds when each character (rune) of
+	// Text was last written: a search hit appeared at the latest time
+	// among its characters. It is valid only during the Emit call.
+	Times []time.Duration
 }
 
 // parser states, shared by Lines and Input.
@@ -47,8 +53,14 @@ type Lines struct {
 	// OSC, when set, receives the payload of every OSC sequence (the bytes
 	// between ESC ] and the terminator), e.g. "133;C" or "0;title".
 	OSC func(payload []byte, t time.Duration)
+	// Alt, when set, is called when the output switches to the alternate
+	// screen (on) or back, with the time of the write that did it.
+	Alt func(on bool, t time.Duration)
+	// Times makes every emitted Line carry its characters' times.
+	Times bool
 
 	line    []rune
+	times   []time.Duration // with Times: when each rune of line was written
 	cur     int
 	start   time.Duration
 	started bool
@@ -238,7 +250,7 @@ func (l *Lines) esc(c byte) {
 		l.newline()
 	case c == 'c': // full reset
 		l.breakLine()
-		l.alt = false
+		l.setAlt(false)
 	case c == 0x1b:
 		l.st = stEsc
 	}
@@ -253,7 +265,7 @@ func (l *Lines) csi(final byte) {
 			for _, p := range params(l.seq[1:], buf[:0]) {
 				if p == 1049 || p == 1047 || p == 47 {
 					l.breakLine()
-					l.alt = final == 'h'
+					l.setAlt(final == 'h')
 				}
 			}
 		}
@@ -290,6 +302,7 @@ func (l *Lines) csi(final byte) {
 		case 0:
 			if l.cur < len(l.line) {
 				l.line = l.line[:l.cur]
+				l.cutTimes(l.cur)
 			}
 		case 1:
 			for i := 0; i < l.cur && i < len(l.line); i++ {
@@ -297,6 +310,7 @@ func (l *Lines) csi(final byte) {
 			}
 		case 2:
 			l.line = l.line[:0]
+			l.cutTimes(0)
 		}
 	case 'X': // erase characters
 		for i := l.cur; i < l.cur+n && i < len(l.line); i++ {
@@ -306,6 +320,9 @@ func (l *Lines) csi(final byte) {
 		if l.cur < len(l.line) {
 			end := min(len(l.line), l.cur+n)
 			l.line = append(l.line[:l.cur], l.line[end:]...)
+			if l.Times {
+				l.times = append(l.times[:l.cur], l.times[end:]...)
+			}
 		}
 	case '@': // insert blanks
 		if l.cur <= len(l.line) {
@@ -314,6 +331,13 @@ func (l *Lines) csi(final byte) {
 				ins[i] = ' '
 			}
 			l.line = append(l.line[:l.cur], append(ins, l.line[l.cur:]...)...)
+			if l.Times {
+				ts := make([]time.Duration, len(ins))
+				for i := range ts {
+					ts[i] = l.now
+				}
+				l.times = append(l.times[:l.cur], append(ts, l.times[l.cur:]...)...)
+			}
 		}
 	case 'A', 'B', 'E', 'F', 'H', 'f', 'd', 'J':
 		// Another row (or the screen cleared): this line is done.
@@ -328,6 +352,13 @@ func (l *Lines) csi(final byte) {
 			}
 		}
 	}
+}
+
+func (l *Lines) setAlt(on bool) {
+	if on != l.alt && l.Alt != nil {
+		l.Alt(on, l.now)
+	}
+	l.alt = on
 }
 
 func (l *Lines) osc() {
@@ -373,7 +404,27 @@ func (l *Lines) put(r rune) {
 		}
 		l.line = append(l.line, r)
 	}
+	if l.Times {
+		l.stamp(l.cur, l.cur+1)
+	}
 	l.cur++
+}
+
+// stamp records that the runes from i to j were written now.
+func (l *Lines) stamp(i, j int) {
+	for len(l.times) < len(l.line) {
+		l.times = append(l.times, l.now)
+	}
+	for k := i; k < j; k++ {
+		l.times[k] = l.now
+	}
+}
+
+// cutTimes keeps the times of the first n runes.
+func (l *Lines) cutTimes(n int) {
+	if l.Times && len(l.times) > n {
+		l.times = l.times[:n]
+	}
 }
 
 // putASCII is put for a run of printable ASCII.
@@ -381,6 +432,9 @@ func (l *Lines) putASCII(b []byte) {
 	l.mark()
 	for len(l.line) < l.cur {
 		l.line = append(l.line, ' ')
+	}
+	if l.Times {
+		defer l.stamp(l.cur, l.cur+len(b))
 	}
 	k := 0
 	for ; k < len(b) && l.cur < len(l.line); k++ { // overwriting
@@ -419,13 +473,18 @@ func (l *Lines) breakLine() {
 
 func (l *Lines) emit() {
 	if l.Emit != nil {
-		l.Emit(Line{Time: l.start, Text: trimRight(l.line)})
+		ln := Line{Time: l.start, Text: trimRight(l.line)}
+		if l.Times {
+			l.stamp(0, 0) // spaces the cursor moved over have no time yet
+			ln.Times = l.times[:utf8.RuneCountInString(ln.Text)]
+		}
+		l.Emit(ln)
 	}
 	l.reset()
 }
 
 func (l *Lines) reset() {
-	l.line, l.cur, l.started = l.line[:0], 0, false
+	l.line, l.times, l.cur, l.started = l.line[:0], l.times[:0], 0, false
 }
 
 // Flush emits the line being built, if it holds text.
