@@ -120,8 +120,8 @@ func TestScreenInsertDeleteLines(t *testing.T) {
 	s := NewScreen(10, 6)
 	s.Write([]byte("r0\r\nr1\r\nr2\r\nr3\r\nr4\r\nr5"))
 	s.Write([]byte("\x1b[2;5r\x1b[3;4H\x1b[L")) // region rows 2-5; insert at row 3
-	s.Write([]byte("in"))                         // IL went back to column 1
-	s.Write([]byte("\x1b[2;1H\x1b[2M"))          // delete rows 2 and 3
+	s.Write([]byte("in"))                       // IL went back to column 1
+	s.Write([]byte("\x1b[2;1H\x1b[2M"))         // delete rows 2 and 3
 	var rows []string
 	for y := range 6 {
 		rows = append(rows, s.Row(y))
