@@ -226,6 +226,13 @@ func (in *Input) enter() {
 	in.reset()
 }
 
+// Reset forgets the line typed so far: the keys went to a program that
+// is not the line editor (a full-screen program).
+func (in *Input) Reset() {
+	in.reset()
+	in.st = stGround
+}
+
 func (in *Input) reset() {
 	in.line, in.cur, in.started, in.uncertain = in.line[:0], 0, false, false
 }
