@@ -32,6 +32,8 @@ type source struct {
 	pending *record.Event
 	// played counts the events returned, for resuming after a reopen.
 	played int64
+	// last is the time of the last event read while seeking.
+	last time.Duration
 }
 
 func (s *source) Next() (record.Event, error) {
@@ -114,6 +116,7 @@ func seekStart(s *source, sk Seekable, t time.Duration) error {
 			s.pending = &ev
 			return nil
 		}
+		s.last = ev.Time
 	}
 }
 
@@ -125,95 +128,88 @@ type windowItem struct {
 	alt        bool
 }
 
-// ScreenAt rebuilds the screen as it was at session time t (the end, for
-// t < 0 or past it) and leaves r positioned at the first event after t,
-// which Next returns. cols and rows are the recording's initial size.
-func screenAt(s *source, sk Seekable, t time.Duration, window int) (*Screen, error) {
-	if window <= 0 {
-		window = ScreenWindow
+// window keeps the output and resizes that decide what a screen shows: at
+// most about limit bytes of output, from the last full-screen clear on.
+type window struct {
+	limit      int
+	items      []windowItem
+	size       int
+	cols, rows int  // the size in force after the items
+	alt        bool // the alternate screen is on after the items
+	// altKnown says whether alt was known when the window began: a seek
+	// that starts decoding mid-recording learns it only from the first
+	// switch it meets.
+	altKnown bool
+	altSeen  bool
+}
+
+func newWindow(limit, cols, rows int, alt, altKnown bool) *window {
+	if limit <= 0 {
+		limit = ScreenWindow
 	}
-	h := sk.Header()
-	end := t < 0
-	k := frameFor(sk.Index(), func() time.Duration {
-		if end {
-			return 1<<63 - 1
+	return &window{limit: limit, cols: cols, rows: rows, alt: alt, altKnown: altKnown}
+}
+
+func (w *window) add(ev record.Event) {
+	switch ev.Code {
+	case 'r':
+		w.items = append(w.items, windowItem{code: 'r', data: ev.Data, cols: w.cols, rows: w.rows, alt: w.alt})
+		if c, r, ok := parseSize(ev.Data); ok {
+			w.cols, w.rows = c, r
 		}
-		return t
-	}(), 4*int64(window))
-	if err := sk.SeekFrame(k); err != nil {
-		return nil, err
-	}
-	s.pending = nil
-	var (
-		items      []windowItem
-		size       int
-		cols, rows = h.Term.Cols, h.Term.Rows
-		alt        bool
-		lastErr    error
-		altSeen    bool
-	)
-	for {
-		ev, err := s.r.Next()
-		if err != nil {
-			lastErr = err
-			break
+	case 'o':
+		sw := altScreenSwitch(ev.Data)
+		if !w.alt && sw == 0 && clearsScreen(ev.Data) {
+			// Everything before the clear is gone from the main screen.
+			w.items = w.items[:0]
+			w.size = 0
 		}
-		if !end && ev.Time > t {
-			s.pending = &ev
-			break
-		}
-		switch ev.Code {
-		case 'r':
-			items = append(items, windowItem{code: 'r', data: ev.Data, cols: cols, rows: rows, alt: alt})
-			if c, r, ok := parseSize(ev.Data); ok {
-				cols, rows = c, r
-			}
-		case 'o':
-			sw := altScreenSwitch(ev.Data)
-			if !alt && sw == 0 && clearsScreen(ev.Data) {
-				// Everything before the clear is gone from the main screen.
-				items = items[:0]
-				size = 0
-			}
-			items = append(items, windowItem{code: 'o', data: ev.Data, cols: cols, rows: rows, alt: alt})
-			size += len(ev.Data)
-			switch sw {
-			case 1:
-				alt, altSeen = true, true
-			case -1:
-				if !altSeen && k > 0 {
-					// Leaving it first: it was on before decoding started.
-					for i := range items {
-						items[i].alt = true
-					}
+		w.items = append(w.items, windowItem{code: 'o', data: ev.Data, cols: w.cols, rows: w.rows, alt: w.alt})
+		w.size += len(ev.Data)
+		switch sw {
+		case 1:
+			w.alt, w.altSeen = true, true
+		case -1:
+			if !w.altSeen && !w.altKnown {
+				// Leaving it first: it was on before decoding started.
+				for i := range w.items {
+					w.items[i].alt = true
 				}
-				alt, altSeen = false, true
 			}
-			for size > window && len(items) > 1 && size-len(items[0].data) >= window {
-				size -= len(items[0].data)
-				items = items[1:]
-			}
+			w.alt, w.altSeen = false, true
+		}
+		for w.size > w.limit && len(w.items) > 1 && w.size-len(w.items[0].data) >= w.limit {
+			w.size -= len(w.items[0].data)
+			w.items = w.items[1:]
 		}
 	}
-	if lastErr != nil && !errors.Is(lastErr, io.EOF) && !errors.Is(lastErr, record.ErrAbrupt) {
-		return nil, lastErr
-	}
-	scr := NewScreen(h.Term.Cols, h.Term.Rows)
-	if len(items) > 0 {
-		scr.Resize(items[0].cols, items[0].rows)
-		if items[0].alt {
+}
+
+// build returns a new screen showing what the window's output leaves.
+func (w *window) build(cols, rows int) *Screen {
+	scr := NewScreen(cols, rows)
+	if len(w.items) > 0 {
+		scr.Resize(w.items[0].cols, w.items[0].rows)
+		if w.items[0].alt {
 			_, _ = scr.Write([]byte("\x1b[?1049h"))
 		}
-		if first := items[0]; first.code == 'o' && size > window {
+		if first := w.items[0]; first.code == 'o' && w.size > w.limit {
 			// Only the end of a huge write: start after a newline.
-			cut := len(first.data) - (window - (size - len(first.data)))
+			cut := len(first.data) - (w.limit - (w.size - len(first.data)))
 			if i := bytes.IndexByte(first.data[cut:], '\n'); i >= 0 {
 				cut += i + 1
 			}
-			items[0].data = first.data[cut:]
+			w.items[0].data = first.data[cut:]
 		}
 	}
-	for _, it := range items {
+	w.applyTo(scr)
+	scr.Resize(w.cols, w.rows)
+	return scr
+}
+
+// applyTo writes the window's items onto scr.
+func (w *window) applyTo(scr *Screen) {
+	for _, it := range w.items {
 		if it.code == 'r' {
 			if c, r, ok := parseSize(it.data); ok {
 				scr.Resize(c, r)
@@ -222,10 +218,51 @@ func screenAt(s *source, sk Seekable, t time.Duration, window int) (*Screen, err
 		}
 		_, _ = scr.Write(it.data)
 	}
-	scr.Resize(cols, rows)
+}
+
+// ScreenAt rebuilds the screen as it was at session time t (the end, for
+// t < 0 or past it) and leaves r positioned at the first event after t,
+// which Next returns. It also returns the time of the last event at or
+// before t.
+func screenAt(s *source, sk Seekable, t time.Duration, limit int) (*Screen, time.Duration, error) {
+	h := sk.Header()
+	end := t < 0
+	target := t
+	if end {
+		target = 1<<63 - 1
+	}
+	if limit <= 0 {
+		limit = ScreenWindow
+	}
+	k := frameFor(sk.Index(), target, 4*int64(limit))
+	if err := sk.SeekFrame(k); err != nil {
+		return nil, 0, err
+	}
+	s.pending = nil
+	w := newWindow(limit, h.Term.Cols, h.Term.Rows, false, k == 0)
+	var (
+		lastErr error
+		last    time.Duration
+	)
+	for {
+		ev, err := s.r.Next()
+		if err != nil {
+			lastErr = err
+			break
+		}
+		if ev.Time > target {
+			s.pending = &ev
+			break
+		}
+		last = ev.Time
+		w.add(ev)
+	}
+	if lastErr != nil && !errors.Is(lastErr, io.EOF) && !errors.Is(lastErr, record.ErrAbrupt) {
+		return nil, 0, lastErr
+	}
 	// At the end, the reader repeats its last error (io.EOF, ErrAbrupt) to
 	// the player's next call.
-	return scr, nil
+	return w.build(h.Term.Cols, h.Term.Rows), last, nil
 }
 
 func parseSize(b []byte) (int, int, bool) {
