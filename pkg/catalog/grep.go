@@ -73,6 +73,19 @@ func Grep(path string, re *regexp.Regexp, o GrepOptions, emit func(Match) error)
 		return err
 	}
 	defer r.Close()
+	return GrepEvents(r, path, re, o, emit)
+}
+
+// EventReader is what GrepEvents reads: a recording (*record.Reader), or
+// anything else that gives events in order and the header.
+type EventReader interface {
+	Next() (record.Event, error)
+	Header() record.Header
+}
+
+// GrepEvents is Grep on events already opened; path is only what the
+// matches say.
+func GrepEvents(r EventReader, path string, re *regexp.Regexp, o GrepOptions, emit func(Match) error) error {
 	g := &grepper{path: path, re: re, emit: emit, context: o.Context}
 	stdout := g.lines("o")
 	stderr := g.lines("e")

@@ -130,9 +130,13 @@ func listOf(es []catalog.Entry) recordingList {
 	return recordingList{Kind: "RecordingList", Items: es}
 }
 
+// writeJSON writes v indented. Text such as command lines is written as
+// it is, not HTML-escaped (< as \u003c): this JSON goes to people and
+// scripts, not into web pages.
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "    ")
+	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
 }
 
@@ -219,5 +223,7 @@ func ellipsis(s string, n int) string {
 }
 
 func writeJSONCompact(w io.Writer, v any) error {
-	return json.NewEncoder(w).Encode(v)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
 }

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
 	"github.com/kubectl-rexec/kubectl-rexec/internal/testrec"
 	"github.com/kubectl-rexec/kubectl-rexec/pkg/record"
 	"github.com/kubectl-rexec/kubectl-rexec/pkg/replay"
@@ -293,5 +295,104 @@ func TestReplayFollowClosingLineHasTheExitCode(t *testing.T) {
 	_, errOut, err := runCmd(t, "replay", "--follow", "--from", "0", "--idle-time-limit", "0.001", rec)
 	if err != nil || !strings.Contains(errOut, "exit code 3") {
 		t.Errorf("--follow closing line: %q %v", errOut, err)
+	}
+}
+
+// runCmdIn is runCmd with standard input.
+func runCmdIn(t *testing.T, in []byte, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	root := NewRootCmd(genericiooptions.IOStreams{In: bytes.NewReader(in), Out: &out, ErrOut: &errOut})
+	root.SetArgs(args)
+	err := root.Execute()
+	return out.String(), errOut.String(), err
+}
+
+func markedSession() testrec.Session {
+	return testrec.Session{
+		Header: testrec.Header("alice", "prod", "default", "web", "main", t0, "bash"),
+		Steps: []testrec.Step{
+			testrec.O(time.Second, "one\r\n"), testrec.M(time.Second, "first"),
+			testrec.O(2*time.Second, "two\r\n"), testrec.M(3500*time.Millisecond, "second <&>"),
+			testrec.O(4*time.Second, "four\r\n"),
+		},
+		Exit: testrec.Code(0),
+	}
+}
+
+func TestReplayCommandsJSON(t *testing.T) {
+	rec := filepath.Join(t.TempDir(), "r.cast.zst")
+	writeRec(t, rec, markedSession())
+	out, _, err := runCmd(t, "replay", "--commands", "-o", "json", rec)
+	want := `{
+    "kind": "CommandList",
+    "items": [
+        {
+            "number": 1,
+            "offset": 1,
+            "from": "1s",
+            "command": "first"
+        },
+        {
+            "number": 2,
+            "offset": 3.5,
+            "from": "3.5s",
+            "command": "second <&>"
+        }
+    ]
+}
+`
+	if err != nil || out != want {
+		t.Errorf("--commands -o json: %v\n%s", err, out)
+	}
+	if _, _, err := runCmd(t, "replay", "-o", "json", rec); err == nil {
+		t.Error("-o without --commands accepted")
+	}
+}
+
+// replay plays plain asciicast files (v2 as asciinema 2 writes them, v3)
+// and standard input, compressed or plain.
+func TestReplayPlainCastAndStdin(t *testing.T) {
+	dir := t.TempDir()
+	rec := filepath.Join(dir, "r.cast.zst")
+	writeRec(t, rec, markedSession())
+	data, _ := os.ReadFile(rec)
+	v3, _, err := runCmd(t, "export", "--format", "asciicast-v3", rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2, _, err := runCmd(t, "export", "--format", "asciicast-v2", rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, text := range map[string]string{"v3.cast": v3, "v2.cast": v2} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out, _, err := runCmd(t, "replay", "--no-wait", p)
+		if err != nil || out != "one\r\ntwo\r\nfour\r\n" {
+			t.Errorf("replay %s: %q %v", name, out, err)
+		}
+		out, _, err = runCmd(t, "replay", "--no-wait", "--from", "2s", p)
+		if err != nil || out != "two\r\nfour\r\n" {
+			t.Errorf("replay --from 2s %s: %q %v", name, out, err)
+		}
+		out, _, err = runCmd(t, "replay", "--commands", p)
+		if err != nil || !strings.Contains(out, "2     3.5s   second <&>") {
+			t.Errorf("replay --commands %s:\n%s %v", name, out, err)
+		}
+		out, _, err = runCmdIn(t, []byte(text), "replay", "--no-wait", "-")
+		if err != nil || out != "one\r\ntwo\r\nfour\r\n" {
+			t.Errorf("replay - < %s: %q %v", name, out, err)
+		}
+	}
+	out, _, err := runCmdIn(t, data, "replay", "--no-wait", "--jump", "2", "-")
+	if err != nil || out != "four\r\n" {
+		t.Errorf("replay --jump 2 - < recording: %q %v", out, err)
+	}
+	_, _, err = runCmdIn(t, []byte("hello\n"), "replay", "--no-wait", "-")
+	if err == nil || !strings.Contains(err.Error(), "not") {
+		t.Errorf("replay - < junk: %v", err)
 	}
 }
