@@ -124,9 +124,11 @@ func (v *view) draw(f frame, l layout) {
 			continue
 		}
 		v.drawn[y] = string(row)
+		// Erase first: an erase after a row as wide as the terminal
+		// would take its last character (the cursor stays on it).
 		v.out = appendCUP(v.out, y, 0)
+		v.out = append(v.out, "\x1b[m\x1b[2K"...)
 		v.out = append(v.out, row...)
-		v.out = append(v.out, "\x1b[m\x1b[K"...)
 	}
 	// The cursor: at the end of a prompt, else where the session has it.
 	cx, cy, visible := f.scr.Cursor()
