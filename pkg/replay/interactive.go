@@ -386,9 +386,7 @@ func (b *batch) apply() {
 	ip.dirty = true
 	if b.win != nil {
 		cols, rows := ip.scr.Size()
-		old := ip.scr
-		ip.scr = b.win.build(cols, rows)
-		old.Close()
+		b.win.build(cols, rows, ip.scr)
 		return
 	}
 	for _, ev := range b.evs {
@@ -412,12 +410,10 @@ func (ip *interactive) seek(t time.Duration, now time.Time) error {
 			target = ip.o.To
 		}
 	}
-	scr, last, err := screenAt(ip.src, ip.sk, target, ip.o.ScreenWindow)
+	_, last, err := screenAt(ip.src, ip.sk, target, ip.o.ScreenWindow, ip.scr)
 	if err != nil {
 		return err
 	}
-	ip.scr.Close()
-	ip.scr = scr
 	ip.total = max(ip.total, last)
 	if target < 0 {
 		target = max(ip.total, last)

@@ -151,7 +151,7 @@ func (p *player) start() error {
 	if !p.o.Terminal && p.o.From != End {
 		return seekStart(p.src, sk, p.o.From)
 	}
-	scr, last, err := screenAt(p.src, sk, p.o.From, p.o.ScreenWindow)
+	scr, last, err := screenAt(p.src, sk, p.o.From, p.o.ScreenWindow, nil)
 	if err != nil {
 		return err
 	}

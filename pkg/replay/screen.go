@@ -44,6 +44,15 @@ func (s *Screen) Write(p []byte) (int, error) {
 	return s.emu.Write(p)
 }
 
+// Reset empties the screen and makes it cols x rows, as NewScreen would,
+// keeping the emulator (which holds a 4 MiB parser buffer: the player
+// resets one screen at every seek rather than making another).
+func (s *Screen) Reset(cols, rows int) {
+	// CAN ends any sequence in progress; then the main screen, and RIS.
+	_, _ = s.emu.Write([]byte("\x18\x1b[?1049l\x1bc"))
+	s.Resize(cols, rows)
+}
+
 // Resize changes the screen's size.
 func (s *Screen) Resize(cols, rows int) {
 	cols, rows = clampSize(cols, rows)

@@ -185,9 +185,14 @@ func (w *window) add(ev record.Event) {
 	}
 }
 
-// build returns a new screen showing what the window's output leaves.
-func (w *window) build(cols, rows int) *Screen {
-	scr := NewScreen(cols, rows)
+// build makes scr (a new screen when nil) show what the window's output
+// leaves, and returns it.
+func (w *window) build(cols, rows int, scr *Screen) *Screen {
+	if scr == nil {
+		scr = NewScreen(cols, rows)
+	} else {
+		scr.Reset(cols, rows)
+	}
 	if len(w.items) > 0 {
 		scr.Resize(w.items[0].cols, w.items[0].rows)
 		if w.items[0].alt {
@@ -221,10 +226,10 @@ func (w *window) applyTo(scr *Screen) {
 }
 
 // ScreenAt rebuilds the screen as it was at session time t (the end, for
-// t < 0 or past it) and leaves r positioned at the first event after t,
-// which Next returns. It also returns the time of the last event at or
-// before t.
-func screenAt(s *source, sk Seekable, t time.Duration, limit int) (*Screen, time.Duration, error) {
+// t < 0 or past it), in scr when not nil, and leaves r positioned at the
+// first event after t, which Next returns. It also returns the time of the
+// last event at or before t.
+func screenAt(s *source, sk Seekable, t time.Duration, limit int, scr *Screen) (*Screen, time.Duration, error) {
 	h := sk.Header()
 	end := t < 0
 	target := t
@@ -262,7 +267,7 @@ func screenAt(s *source, sk Seekable, t time.Duration, limit int) (*Screen, time
 	}
 	// At the end, the reader repeats its last error (io.EOF, ErrAbrupt) to
 	// the player's next call.
-	return w.build(h.Term.Cols, h.Term.Rows), last, nil
+	return w.build(h.Term.Cols, h.Term.Rows, scr), last, nil
 }
 
 func parseSize(b []byte) (int, int, bool) {

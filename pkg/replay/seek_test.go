@@ -285,3 +285,26 @@ func TestSeekAfterTheTerminalShrank(t *testing.T) {
 		}
 	}
 }
+
+// A screen Reset (the player keeps one emulator for every seek) is as
+// good as a new one, whatever state the old content left it in.
+func TestScreenResetIsANewScreen(t *testing.T) {
+	for _, junk := range []string{
+		"\x1b[?1049h\x1b[?1h\x1b=\x1b[2;10r\x1b[?6h\x1b[1;31mvi\x1b[4h\x1b(0",
+		"plain text\r\n\x1b[?25l\x1b]0;title",
+		"cut in the middle of a sequence \x1b[38;5", "\x1b]52;c;ZXZpbA", "\x1bP1$q",
+	} {
+		scr := NewScreen(130, 40)
+		scr.Write([]byte(junk))
+		scr.Reset(80, 24)
+		fresh := NewScreen(80, 24)
+		for _, s := range []*Screen{scr, fresh} {
+			s.Write([]byte("\x1b[Hhello\r\n\x1b[32mworld\x1b[m\r\nline\x1b[5;5Hx"))
+		}
+		if got, want := string(scr.Draw(nil, 0)), string(fresh.Draw(nil, 0)); got != want || scr.AltScreen() {
+			t.Errorf("after %q and Reset:\n%q\nwant\n%q", junk, got, want)
+		}
+		scr.Close()
+		fresh.Close()
+	}
+}
