@@ -338,7 +338,11 @@ func (b *batch) add(ev record.Event) {
 	switch ev.Code {
 	case 'i':
 		if ip.o.ShowInput {
-			ip.typed = append(ip.typed, []rune(Visible(ev.Data))...)
+			keys := Visible(ev.Data)
+			if ev.Redacted > 0 {
+				keys = strings.Repeat("•", min(ev.Redacted, 40)) // typed, not kept (an H event)
+			}
+			ip.typed = append(ip.typed, []rune(keys)...)
 			if n := len(ip.typed); n > 40 {
 				ip.typed = ip.typed[n-40:]
 			}

@@ -227,12 +227,18 @@ func (p *Plain) parse(line []byte) (record.Event, bool, error) {
 	ev := record.Event{Time: p.t, Code: code[0], Data: []byte(data)}
 	switch code {
 	case "o", "e", "i", "r", "m", "x":
-	case "ob", "eb", "ib": // ours: bytes that are not UTF-8, base64
+	case "O", "E", "I", "ob", "eb", "ib": // ours: bytes that are not UTF-8, base64 (docs/FORMAT.md 4.2)
 		b, err := base64.StdEncoding.DecodeString(data)
 		if err != nil {
 			return ev, false, fmt.Errorf("bad base64 in a %q event", code)
 		}
-		ev.Data = b
+		ev.Code, ev.Data = code[0]|0x20, b // lower case
+	case "H": // ours: typed input kept as its length only
+		n, err := strconv.Atoi(data)
+		if err != nil || n <= 0 {
+			return ev, false, fmt.Errorf("bad byte count in an H event")
+		}
+		ev.Code, ev.Data, ev.Redacted = 'i', nil, n
 	default:
 		return ev, false, nil // an event this player does not show
 	}

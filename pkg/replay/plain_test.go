@@ -3,6 +3,7 @@ package replay
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -90,5 +91,32 @@ func TestPlainV2(t *testing.T) {
 		if err == nil {
 			t.Errorf("%q played without error", bad)
 		}
+	}
+}
+
+// Our own extension events in a plain v3 file: binary output (O, and ob
+// of format version 1) and typed input kept as its length (H).
+func TestPlainV3Extensions(t *testing.T) {
+	v3 := `{"version": 3, "term": {"cols": 80, "rows": 24}}
+[0.5, "O", "aGk="]
+[0.1, "ob", "IQ=="]
+[0.2, "H", "8"]
+[0.1, "x", "0"]
+`
+	p, err := OpenPlain(strings.NewReader(v3), int64(len(v3)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var evs []string
+	for {
+		ev, err := p.Next()
+		if err != nil {
+			break
+		}
+		evs = append(evs, fmt.Sprintf("%v %c %q %d", ev.Time, ev.Code, ev.Data, ev.Redacted))
+	}
+	want := []string{`500ms o "hi" 0`, `600ms o "!" 0`, `800ms i "" 8`, `900ms x "0" 0`}
+	if strings.Join(evs, "|") != strings.Join(want, "|") {
+		t.Errorf("events %q, want %q", evs, want)
 	}
 }
