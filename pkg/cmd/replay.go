@@ -449,6 +449,7 @@ func (o *replayOptions) searcher(rec *recording) func(context.Context, *regexp.R
 		if c, ok := r.(io.Closer); ok {
 			defer c.Close()
 		}
+		r = ctxEvents{r, ctx} // a search the viewer replaced stops reading
 		stop := errors.New("stop")
 		err = catalog.GrepEvents(r, rec.path, re, catalog.GrepOptions{}, func(m catalog.Match) error {
 			if ctx.Err() != nil || !hit(m.Time) {
@@ -461,6 +462,19 @@ func (o *replayOptions) searcher(rec *recording) func(context.Context, *regexp.R
 		}
 		return err
 	}
+}
+
+// ctxEvents stops reading when its context ends.
+type ctxEvents struct {
+	replay.Seekable
+	ctx context.Context
+}
+
+func (c ctxEvents) Next() (record.Event, error) {
+	if err := c.ctx.Err(); err != nil {
+		return record.Event{}, err
+	}
+	return c.Seekable.Next()
 }
 
 func (o *replayOptions) runFollow(path string) error {
