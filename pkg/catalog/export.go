@@ -31,7 +31,8 @@ const (
 	FormatV2 = "asciicast-v2"
 	// FormatText is the transcript as lines of text: what the terminal
 	// showed line by line, escape sequences removed, carriage returns and
-	// backspaces applied; a full-screen program's screens are left out.
+	// backspaces applied; a full-screen program's screens are left out, and
+	// a line in brackets says when one ran.
 	FormatText = "txt"
 	// FormatJSON is the header, the trailer and every event as JSON.
 	FormatJSON = "json"
@@ -224,6 +225,7 @@ type textExporter struct {
 	w     *bufio.Writer
 	lines termtext.Lines
 	err   error
+	alt   time.Duration // when the full-screen program in progress began
 }
 
 func newTextExporter(w *bufio.Writer) *textExporter {
@@ -233,7 +235,22 @@ func newTextExporter(w *bufio.Writer) *textExporter {
 			_, x.err = x.w.WriteString(l.Text + "\n")
 		}
 	}
+	// A full-screen program's screens are not lines: say where one ran,
+	// so that the transcript never hides a gap.
+	x.lines.Alt = func(on bool, t time.Duration) {
+		if on {
+			x.alt = t
+		} else {
+			x.fullScreen(Offset(t))
+		}
+	}
 	return x
+}
+
+func (x *textExporter) fullScreen(end string) {
+	if x.err == nil {
+		_, x.err = fmt.Fprintf(x.w, "[full-screen program from %s to %s, not in this transcript: replay --from %s]\n", Offset(x.alt), end, OffsetUp(x.alt))
+	}
 }
 
 func (x *textExporter) header(record.Header) error { return nil }
@@ -247,6 +264,9 @@ func (x *textExporter) event(ev record.Event) error {
 
 func (x *textExporter) end(*record.Trailer, error) error {
 	x.lines.Flush()
+	if x.lines.AltScreen() {
+		x.fullScreen("the end")
+	}
 	return x.err
 }
 
@@ -257,10 +277,12 @@ type jsonExporter struct {
 }
 
 type jsonEvent struct {
-	Time   float64 `json:"time"`
-	Code   string  `json:"code"`
-	Data   string  `json:"data"`
-	Base64 bool    `json:"base64,omitempty"`
+	// Time is in seconds to the microsecond, as the recording has it
+	// (a float64 would print 1.719183 as 1.7191830000000001).
+	Time   record.Seconds `json:"time"`
+	Code   string         `json:"code"`
+	Data   string         `json:"data"`
+	Base64 bool           `json:"base64,omitempty"`
 	// Redacted is, for input kept as its length only, that length.
 	Redacted int `json:"redacted,omitempty"`
 }
@@ -276,7 +298,7 @@ func (x *jsonExporter) header(h record.Header) error {
 }
 
 func (x *jsonExporter) event(ev record.Event) error {
-	je := jsonEvent{Time: ev.Time.Seconds(), Code: string(ev.Code), Data: string(ev.Data), Redacted: ev.Redacted}
+	je := jsonEvent{Time: record.Seconds(ev.Time), Code: string(ev.Code), Data: string(ev.Data), Redacted: ev.Redacted}
 	if !utf8.Valid(ev.Data) {
 		je.Data, je.Base64 = base64.StdEncoding.EncodeToString(ev.Data), true
 	}

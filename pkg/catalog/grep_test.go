@@ -35,7 +35,7 @@ func TestGrep(t *testing.T) {
 		testrec.O(65*time.Second, "full\r\n$ "),
 	))
 	ms, err := grep(t, p, `ERROR: disk full`, GrepOptions{})
-	if err != nil || len(ms) != 1 || ms[0].Offset != "1m2s" || ms[0].Line != "ERROR: disk full" || ms[0].Stream != "o" {
+	if err != nil || len(ms) != 1 || ms[0].Time != 65*time.Second || ms[0].Offset != record.Seconds(65*time.Second) || ms[0].Line != "ERROR: disk full" || ms[0].Stream != "o" {
 		t.Fatalf("output search: %+v %v", ms, err)
 	}
 	ms, _ = grep(t, p, `(?i)DISK`, GrepOptions{})
@@ -43,7 +43,7 @@ func TestGrep(t *testing.T) {
 		t.Errorf("both streams: %+v", ms)
 	}
 	ms, _ = grep(t, p, `^rm -rf /tmp$`, GrepOptions{Input: true})
-	if len(ms) != 1 || ms[0].Time != 2*time.Second || ms[0].Stream != "i" {
+	if len(ms) != 1 || ms[0].Time != 3*time.Second || ms[0].Stream != "i" {
 		t.Errorf("input search: %+v", ms)
 	}
 	if ms, _ := grep(t, p, `tmpx`, GrepOptions{Input: true}); len(ms) != 0 {

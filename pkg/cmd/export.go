@@ -22,9 +22,10 @@ import (
 )
 
 type exportOptions struct {
-	format  string
-	out     string
-	streams genericiooptions.IOStreams
+	format    string
+	out       string
+	overwrite bool
+	streams   genericiooptions.IOStreams
 }
 
 func newExportCmd(streams genericiooptions.IOStreams) *cobra.Command {
@@ -77,7 +78,8 @@ func newExportCmd(streams genericiooptions.IOStreams) *cobra.Command {
 		ValidArgsFunction: completeRecordings(1),
 	}
 	cmd.Flags().StringVar(&o.format, "format", o.format, "Output format: "+strings.Join(catalog.Formats, ", "))
-	cmd.Flags().StringVarP(&o.out, "output-file", "O", "", "Write to this file instead of stdout")
+	cmd.Flags().StringVarP(&o.out, "output-file", "O", "", "Write to this file instead of stdout (a new file, mode 0600; see --overwrite)")
+	cmd.Flags().BoolVar(&o.overwrite, "overwrite", false, "Let -O replace an existing file (never the recording being exported)")
 	_ = cmd.RegisterFlagCompletionFunc("format", func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
 		return catalog.Formats, cobra.ShellCompDirectiveNoFileComp
 	})
@@ -94,13 +96,71 @@ func (o *exportOptions) run(path string) error {
 		w = tw
 	}
 	if o.out != "" {
-		f, err := os.OpenFile(o.out, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+		f, err := o.createOut(path)
 		if err != nil {
 			return err
 		}
-		defer f.Close()
+		// Written under a temporary name and renamed into place when
+		// complete: a failed export never leaves a half file, nor
+		// destroys the file --overwrite was to replace.
+		defer func() {
+			if f != nil {
+				f.Close()
+				os.Remove(f.Name())
+			}
+		}()
 		w = f
+		err = o.export(path, w)
+		if err != nil && !errors.Is(err, record.ErrCorrupt) {
+			return err
+		}
+		// A damaged recording is exported up to the damage: keep that.
+		if cerr := f.Close(); cerr != nil {
+			return cerr
+		}
+		if rerr := os.Rename(f.Name(), o.out); rerr != nil {
+			return rerr
+		}
+		f = nil
+		return err
 	}
+	return o.export(path, w)
+}
+
+// createOut checks that -O names neither the recording nor, without
+// --overwrite, any existing file, and creates the temporary file the
+// export goes to, next to it.
+func (o *exportOptions) createOut(path string) (*os.File, error) {
+	fi, err := os.Stat(o.out)
+	switch {
+	case err == nil && fi.IsDir():
+		return nil, fmt.Errorf("-O %s is a directory: name a file", o.out)
+	case err == nil && !source.IsRemote(path) && sameFile(path, fi):
+		return nil, fmt.Errorf("-O %s is the recording being exported: name another file", o.out)
+	case err == nil && !o.overwrite:
+		return nil, fmt.Errorf("-O %s exists: add --overwrite to replace it, or name another file", o.out)
+	case err != nil && !errors.Is(err, os.ErrNotExist):
+		return nil, fmt.Errorf("-O %s: %w", o.out, err)
+	}
+	f, err := os.CreateTemp(filepath.Dir(o.out), "."+filepath.Base(o.out)+".*.tmp")
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", o.out, err)
+	}
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, err
+	}
+	return f, nil
+}
+
+// sameFile tells whether the file at path is fi (another name for it too).
+func sameFile(path string, fi os.FileInfo) bool {
+	pi, err := os.Stat(path)
+	return err == nil && os.SameFile(pi, fi)
+}
+
+func (o *exportOptions) export(path string, w io.Writer) error {
 	var opts catalog.ExportOptions
 	if f, ok := o.streams.ErrOut.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		if total, big := exportTotal(path); big {

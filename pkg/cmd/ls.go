@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -131,14 +132,19 @@ func listOf(es []catalog.Entry) recordingList {
 	return recordingList{Kind: "RecordingList", Items: es}
 }
 
-// writeJSON prints v as indented JSON, with the controls that
-// encoding/json leaves raw (C1, DEL) escaped (termsafe.JSON).
+// writeJSON prints v indented. Text such as command lines is written as
+// it is, not HTML-escaped (< as \u003c): this JSON goes to people and
+// scripts, not into web pages. The controls that encoding/json leaves raw
+// (C1, DEL) are escaped (termsafe.JSON).
 func writeJSON(w io.Writer, v any) error {
-	b, err := json.MarshalIndent(v, "", "    ")
-	if err != nil {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetIndent("", "    ")
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
 		return err
 	}
-	_, err = w.Write(append(termsafe.JSON(b), '\n'))
+	_, err := w.Write(termsafe.JSON(b.Bytes()))
 	return err
 }
 
@@ -179,7 +185,7 @@ func entryRow(e *catalog.Entry, wide bool) []string {
 		}
 		return tabless(s)
 	}
-	where, started, dur := "-", e.Start.Local().Format("2006-01-02 15:04:05"), "-"
+	where, started, dur := "-", e.Start.Local().Format("2006-01-02 15:04:05 MST"), "-"
 	if e.Header != nil {
 		where = dash(e.Namespace()) + "/" + dash(e.Pod()) + "/" + dash(e.Container())
 		dur = catalog.HumanDuration(e.Duration.Duration())
@@ -224,10 +230,12 @@ func ellipsis(s string, n int) string {
 }
 
 func writeJSONCompact(w io.Writer, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
 		return err
 	}
-	_, err = w.Write(append(termsafe.JSON(b), '\n'))
+	_, err := w.Write(termsafe.JSON(b.Bytes()))
 	return err
 }

@@ -1,6 +1,7 @@
 package record
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ed25519"
 	"crypto/sha256"
@@ -622,12 +623,16 @@ func (w *Writer) encodeFailed(err error) {
 }
 
 func (w *Writer) writeHeader(h *Header) {
-	line, err := json.Marshal(h)
-	if err != nil {
+	// Not json.Marshal: its HTML-safe escaping writes < > & as \u003c
+	// \u003e \u0026, which docs/FORMAT.md 4.4 says are written as is.
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(h); err != nil {
 		w.fail(fmt.Errorf("encode recording header: %w", err))
 		return
 	}
-	line = append(line, '\n')
+	line := buf.Bytes() // Encode ends it with the newline
 	w.headerSum = sha256.Sum256(line)
 	w.chain = sha256.Sum256([]byte(chainSeed))
 	w.openFrame(0)

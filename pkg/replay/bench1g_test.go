@@ -130,7 +130,7 @@ func BenchmarkSeek1G(b *testing.B) {
 					b.Fatal(err)
 				}
 				src := &source{r: r}
-				scr, err := screenAt(src, r, total*time.Duration(pct)/100, 0)
+				scr, _, err := screenAt(src, r, total*time.Duration(pct)/100, 0, nil)
 				if err != nil {
 					b.Fatal(err)
 				}

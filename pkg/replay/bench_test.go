@@ -52,7 +52,7 @@ func BenchmarkSeek(b *testing.B) {
 		if i%2 == 1 {
 			at = total * 9 / 10
 		}
-		scr, err := screenAt(src, r, at, 0)
+		scr, _, err := screenAt(src, r, at, 0, nil)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -125,8 +125,8 @@ func Follow(ctx context.Context, path string, o Options, fo FollowOptions) (Resu
 	t := &tracker{r: r, last: -1}
 	defer func() { t.r.Close() }()
 	p := newPlayer(t, o)
-	if err := p.start(); err != nil {
-		return p.res, err
+	if err := p.start(); err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, record.ErrAbrupt) {
+		return p.res, err // (past the end so far is where following waits)
 	}
 	p.clock.last = max(0, o.From)
 	if o.From == End {

@@ -24,10 +24,13 @@ const End time.Duration = -1
 
 // Options says how to play.
 type Options struct {
-	Speed         float64       // 1 is real time; 2 twice as fast
-	IdleTimeLimit time.Duration // cap on any pause; 0 means no cap
-	NoWait        bool          // write everything at once
-	Out, ErrOut   io.Writer     // stdout events to Out, stderr events to ErrOut
+	Speed float64 // 1 is real time; 2 twice as fast
+	// IdleTimeLimit caps every pause in the session (the player waits at
+	// most this long between two events); 0 keeps the pauses as recorded.
+	// The command's default is DefaultIdleTimeLimit.
+	IdleTimeLimit time.Duration
+	NoWait        bool      // write everything at once
+	Out, ErrOut   io.Writer // stdout events to Out, stderr events to ErrOut
 
 	// From starts playing at this session time (End: at the end). With
 	// Terminal set the screen is first redrawn as it was then; otherwise
@@ -65,6 +68,26 @@ type Result struct {
 	// MaxCols and MaxRows are the largest terminal size among the resizes
 	// played.
 	MaxCols, MaxRows int
+	// IdleCut counts the pauses longer than Options.IdleTimeLimit that
+	// were cut short; IdleLongest is the longest of them as recorded.
+	IdleCut     int
+	IdleLongest time.Duration
+}
+
+// DefaultIdleTimeLimit is how long the player waits at most between two
+// events unless told otherwise: a session left idle for hours (or days)
+// plays on after this, and the player says it cut the pause.
+const DefaultIdleTimeLimit = 10 * time.Second
+
+// PastEndError is returned when playing should start after the last
+// event.
+type PastEndError struct {
+	From, Length time.Duration
+}
+
+func (e *PastEndError) Error() string {
+	return fmt.Sprintf("--from %s is past the end of the recording, which is %s long; --from end shows its last screen",
+		shortDuration(e.From), e.Length.Round(time.Millisecond))
 }
 
 // Events is what Play reads from; *record.Reader satisfies it (and
@@ -84,6 +107,11 @@ func Play(ctx context.Context, r Events, o Options) (Result, error) {
 	}
 	p := newPlayer(r, o)
 	if err := p.start(); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, record.ErrAbrupt) {
+			// Nothing at or after From: say so rather than "EOF".
+			p.restore()
+			return p.res, &PastEndError{From: o.From, Length: p.src.last}
+		}
 		return p.res, err
 	}
 	if o.From == End {
@@ -101,6 +129,7 @@ type player struct {
 	buf      []byte
 	res      Result
 	reset    bool // the viewer's terminal needs its modes restored
+	modes    modeTracker
 }
 
 func newPlayer(r Events, o Options) *player {
@@ -127,11 +156,15 @@ func (p *player) start() error {
 	if !p.o.Terminal && p.o.From != End {
 		return seekStart(p.src, sk, p.o.From)
 	}
-	scr, err := screenAt(p.src, sk, p.o.From, p.o.ScreenWindow)
+	scr, last, err := screenAt(p.src, sk, p.o.From, p.o.ScreenWindow, nil)
 	if err != nil {
 		return err
 	}
 	defer scr.Close()
+	if p.o.From != End && last < p.o.From && p.src.pending == nil {
+		p.src.last = last
+		return io.EOF // nothing at or after From
+	}
 	if !p.o.Terminal {
 		// Not a terminal: the final screen as text.
 		if text := scr.Text(); text != "" {
@@ -148,7 +181,7 @@ func (p *player) skipTo(t time.Duration) error {
 	for {
 		ev, err := p.src.Next()
 		if err != nil {
-			if errors.Is(err, io.EOF) || errors.Is(err, record.ErrAbrupt) {
+			if t == End && (errors.Is(err, io.EOF) || errors.Is(err, record.ErrAbrupt)) {
 				return nil // Next repeats it
 			}
 			return err
@@ -157,6 +190,7 @@ func (p *player) skipTo(t time.Duration) error {
 			p.src.unread(ev)
 			return nil
 		}
+		p.src.last = ev.Time
 	}
 }
 
@@ -192,6 +226,7 @@ func (p *player) run(ctx context.Context) (Result, error) {
 func (p *player) finish(err error) (Result, error) {
 	p.restore()
 	p.res.Dropped = p.dropped()
+	p.res.IdleCut, p.res.IdleLongest = p.clock.cut, p.clock.longest
 	switch {
 	case err == nil:
 		return p.res, nil
@@ -225,12 +260,13 @@ func (p *player) resetFilters() {
 	}
 }
 
-// restore puts the viewer's terminal back in order if what was played may
-// have left it otherwise (a seek drew the screen; a session cut off inside
-// a full-screen program).
+// restore puts the viewer's terminal back in order: whatever mode the
+// played output left on (a session cut off inside a full-screen program,
+// or quit there) is turned off.
 func (p *player) restore() {
-	if p.o.Terminal && p.reset && p.o.Out != nil {
-		_, _ = io.WriteString(p.o.Out, "\x1b[m\x1b[?25h")
+	if p.o.Terminal && p.o.Out != nil {
+		_, _ = p.o.Out.Write(p.modes.restore(nil))
+		p.modes = modeTracker{}
 	}
 }
 
@@ -271,6 +307,9 @@ func (p *player) write(w io.Writer, s *Sanitizer, data []byte) error {
 	}
 	if len(data) == 0 {
 		return nil
+	}
+	if p.o.Terminal && w == p.o.Out {
+		p.modes.scan(data)
 	}
 	if _, err := w.Write(data); err != nil {
 		return fmt.Errorf("write replay output: %w", err)
@@ -319,6 +358,8 @@ type clock struct {
 	start    time.Time
 	last     time.Duration // session time of the previous event
 	playTime time.Duration // scaled, capped play time of the previous event
+	cut      int           // pauses cut to the idle time limit
+	longest  time.Duration // the longest of them
 }
 
 func newClock(o Options) *clock { return &clock{o: o, start: time.Now()} }
@@ -337,6 +378,8 @@ func (c *clock) wait(ctx context.Context, at time.Duration) error {
 	}
 	c.last = at
 	if c.o.IdleTimeLimit > 0 && gap > c.o.IdleTimeLimit {
+		c.cut++
+		c.longest = max(c.longest, gap)
 		gap = c.o.IdleTimeLimit
 	}
 	c.playTime += time.Duration(float64(gap) / c.o.Speed)

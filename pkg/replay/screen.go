@@ -73,6 +73,17 @@ func (s *Screen) feed(p []byte) {
 // Work is the emulator work done so far, in the units of screenWork.
 func (s *Screen) Work() int64 { return s.work }
 
+// Reset empties the screen and makes it cols x rows, as NewScreen would,
+// keeping the emulator (which holds a 4 MiB parser buffer: the player
+// resets one screen at every seek rather than making another). Its
+// Sanitizer and work count start afresh.
+func (s *Screen) Reset(cols, rows int) {
+	// CAN ends any sequence in progress; then the main screen, and RIS.
+	_, _ = s.emu.Write([]byte("\x18\x1b[?1049l\x1bc"))
+	s.san, s.work = Sanitizer{}, 0
+	s.Resize(cols, rows)
+}
+
 // Resize changes the screen's size (see MaxCols).
 func (s *Screen) Resize(cols, rows int) {
 	cols, rows = clampSize(cols, rows)
@@ -102,27 +113,106 @@ func (s *Screen) Text() string {
 	return strings.Join(lines, "\n")
 }
 
+// Cursor returns the cursor's position (0-based) and whether it is shown.
+func (s *Screen) Cursor() (x, y int, visible bool) {
+	p := s.emu.CursorPosition()
+	return p.X, p.Y, !s.emu.CursorHidden()
+}
+
+// rowText returns row y's text, one string per column (a wide
+// character's second column is empty), for search highlighting.
+func (s *Screen) rowText(y int, cols []string) []string {
+	cols = cols[:0]
+	for x := 0; x < s.cols; x++ {
+		c := s.emu.CellAt(x, y)
+		switch {
+		case c == nil:
+			cols = append(cols, " ")
+		case c.Width == 0 && c.Content == "":
+			cols = append(cols, "") // the right half of a wide character
+		case c.Content == "":
+			cols = append(cols, " ")
+		default:
+			cols = append(cols, c.Content)
+		}
+	}
+	return cols
+}
+
+// appendRow appends w columns of row y from column x0 as the viewer's
+// terminal draws them: text with its colours and attributes (SGR only),
+// nothing else. Columns for which mark is true are shown highlighted. A
+// wide character cut by either edge is shown as a space; a cell holding
+// anything but printable text (it cannot, but the recording is untrusted)
+// shows as '?'.
+func (s *Screen) appendRow(dst []byte, y, x0, w int, mark func(x int) bool) []byte {
+	const hl = "\x1b[0;30;43m" // black on yellow: a search hit
+	var style string
+	dst = append(dst, "\x1b[m"...)
+	end := min(s.cols, x0+w)
+	for x := x0; x < end; x++ {
+		c := s.emu.CellAt(x, y)
+		text, st := " ", ""
+		if c != nil {
+			if c.Width == 0 && c.Content == "" {
+				if x == x0 {
+					text = " " // the right half of a wide character cut by the left edge
+				} else {
+					continue
+				}
+			} else if c.Width > 1 && x+c.Width > end {
+				text = " "
+			} else if c.Content != "" {
+				text = cellText(c.Content)
+			}
+			if !c.Style.IsZero() {
+				st = c.Style.String()
+			}
+		}
+		if mark != nil && mark(x) {
+			st = hl
+		}
+		if st != style {
+			dst = append(dst, "\x1b[m"...)
+			dst = append(dst, st...)
+			style = st
+		}
+		dst = append(dst, text...)
+	}
+	if style != "" {
+		dst = append(dst, "\x1b[m"...)
+	}
+	return dst
+}
+
+// cellText replaces anything in a cell that is not printable text.
+func cellText(s string) string {
+	for _, r := range s {
+		if r < 0x20 || (r >= 0x7f && r < 0xa0) {
+			return "?"
+		}
+	}
+	return s
+}
+
 // AltScreen tells whether the alternate screen is active.
 func (s *Screen) AltScreen() bool { return s.emu.IsAltScreen() }
 
-// Draw appends what redraws the screen on a real terminal: the alternate
-// screen switched as the recording had it, every row at its place with its
-// colors, the cursor where it was. rows, when greater than 0, limits the
-// drawing to the viewer's height (the top rows are kept). It is made of
-// what the Sanitizer lets through, and checked by one on the way out.
+// Draw appends what redraws the screen on a real terminal: every row at
+// its place with its colors, the cursor where it was. It draws on the
+// terminal's current screen even when the recording was on the alternate
+// one, so that the screen stays in view after play (and the viewer's
+// terminal is never left on the alternate screen). rows, when greater
+// than 0, limits the drawing to the viewer's height (the top rows are
+// kept). It is made of what the Sanitizer lets through, and checked by one
+// on the way out.
 func (s *Screen) Draw(dst []byte, maxRows int) []byte {
 	var san Sanitizer
 	return san.Filter(dst, s.draw(nil, maxRows))
 }
 
 func (s *Screen) draw(dst []byte, maxRows int) []byte {
-	dst = append(dst, "\x1b[?25l"...)
-	if s.emu.IsAltScreen() {
-		dst = append(dst, "\x1b[?1049h"...)
-	} else {
-		dst = append(dst, "\x1b[?1049l"...)
-	}
-	dst = append(dst, "\x1b[m\x1b[H\x1b[2J"...)
+	dst = append(dst, "\x1b[?25l\x1b[m\x1b[H\x1b[2J"...)
 	lines := strings.Split(s.emu.Render(), "\n")
 	for y, l := range lines {
 		if maxRows > 0 && y >= maxRows {

@@ -6,7 +6,7 @@ import "time"
 // screen), as plain text (Screen.Text): what `replay --from t` draws on a
 // terminal before it plays on, rebuilt the same way, without a terminal.
 func ScreenText(sk Seekable, t time.Duration) (string, error) {
-	scr, err := screenAt(&source{r: sk}, sk, t, 0)
+	scr, _, err := screenAt(&source{r: sk}, sk, t, 0, nil)
 	if err != nil {
 		return "", err
 	}

@@ -32,6 +32,8 @@ type source struct {
 	pending *record.Event
 	// played counts the events returned, for resuming after a reopen.
 	played int64
+	// last is the time of the last event read while seeking.
+	last time.Duration
 }
 
 func (s *source) Next() (record.Event, error) {
@@ -114,6 +116,7 @@ func seekStart(s *source, sk Seekable, t time.Duration) error {
 			s.pending = &ev
 			return nil
 		}
+		s.last = ev.Time
 	}
 }
 
@@ -135,123 +138,121 @@ const (
 	itemOverhead = 128
 )
 
-// ScreenAt rebuilds the screen as it was at session time t (the end, for
-// t < 0 or past it) and leaves r positioned at the first event after t,
-// which Next returns. cols and rows are the recording's initial size. The
-// output run through the emulator is the last window bytes before t, and
-// of those no more than screenWork weighs (see weigh): what does not fit
-// is left out from the start, which for any ordinary session is output
-// scrolled away long before.
-func screenAt(s *source, sk Seekable, t time.Duration, window int) (*Screen, error) {
-	if window <= 0 {
-		window = ScreenWindow
+// window keeps the output and resizes that decide what a screen shows: at
+// most about limit bytes of output, from the last full-screen clear on,
+// and of those no more than screenWork weighs (see weigh). What does not
+// fit is left out from the start, which for any ordinary session is output
+// scrolled away long before. Output is kept as the Sanitizer leaves it.
+type window struct {
+	limit      int
+	items      []windowItem
+	size       int
+	work       int64
+	cols, rows int  // the size in force after the items (clamped)
+	alt        bool // the alternate screen is on after the items
+	// altKnown says whether alt was known when the window began: a seek
+	// that starts decoding mid-recording learns it only from the first
+	// switch it meets.
+	altKnown bool
+	altSeen  bool
+	san      Sanitizer
+}
+
+func newWindow(limit, cols, rows int, alt, altKnown bool) *window {
+	if limit <= 0 {
+		limit = ScreenWindow
 	}
-	h := sk.Header()
-	end := t < 0
-	k := frameFor(sk.Index(), func() time.Duration {
-		if end {
-			return 1<<63 - 1
+	cols, rows = clampSize(cols, rows)
+	return &window{limit: limit, cols: cols, rows: rows, alt: alt, altKnown: altKnown}
+}
+
+func (w *window) add(ev record.Event) {
+	switch ev.Code {
+	case 'r':
+		if c, r, ok := parseSize(ev.Data); ok {
+			c, r = clampSize(c, r)
+			it := windowItem{code: 'r', data: ev.Data, cols: w.cols, rows: w.rows, alt: w.alt, work: resizeWork(w.cols, w.rows, c, r)}
+			w.items, w.work = append(w.items, it), w.work+it.work
+			w.size += len(ev.Data) + itemOverhead
+			w.cols, w.rows = c, r
 		}
-		return t
-	}(), 4*int64(window))
-	if err := sk.SeekFrame(k); err != nil {
-		return nil, err
+	case 'o':
+		w.addOutput(w.san.Filter(nil, ev.Data))
 	}
-	s.pending = nil
-	var (
-		items      []windowItem
-		size       int
-		work       int64
-		cols, rows = clampSize(h.Term.Cols, h.Term.Rows)
-		alt        bool
-		lastErr    error
-		altSeen    bool
-		san        Sanitizer
-	)
-	drop := func() {
-		size -= len(items[0].data) + itemOverhead
-		work -= items[0].work
-		items = items[1:]
+	for len(w.items) > 1 && (w.size-len(w.items[0].data)-itemOverhead >= w.limit || w.work-w.items[0].work > screenWork) {
+		w.size -= len(w.items[0].data) + itemOverhead
+		w.work -= w.items[0].work
+		w.items = w.items[1:]
 	}
-	for {
-		ev, err := s.r.Next()
-		if err != nil {
-			lastErr = err
-			break
-		}
-		if !end && ev.Time > t {
-			s.pending = &ev
-			break
-		}
-		switch ev.Code {
-		case 'r':
-			if c, r, ok := parseSize(ev.Data); ok {
-				c, r = clampSize(c, r)
-				it := windowItem{code: 'r', data: ev.Data, cols: cols, rows: rows, alt: alt, work: resizeWork(cols, rows, c, r)}
-				items, work = append(items, it), work+it.work
-				size += len(ev.Data) + itemOverhead
-				cols, rows = c, r
-			}
-		case 'o':
-			data := san.Filter(nil, ev.Data)
-			sw := altScreenSwitch(data)
-			if !alt && sw == 0 && clearsScreen(data) {
-				// Everything before the clear is gone from the main screen.
-				items, size, work = items[:0], 0, 0
-			}
-			w := weigh(data, cols, rows, nil)
-			if n := len(items); n > 0 && items[n-1].code == 'o' && items[n-1].cols == cols && items[n-1].rows == rows &&
-				items[n-1].alt == alt && len(items[n-1].data) < itemBytes {
-				// Small writes (a byte each, at worst) share an item: the
-				// window's memory is its bytes, not a struct per write.
-				items[n-1].data = append(items[n-1].data, data...)
-				items[n-1].work += w
-			} else {
-				items = append(items, windowItem{code: 'o', data: data, cols: cols, rows: rows, alt: alt, work: w})
-				size += itemOverhead
-			}
-			size, work = size+len(data), work+w
-			switch sw {
-			case 1:
-				alt, altSeen = true, true
-			case -1:
-				if !altSeen && k > 0 {
-					// Leaving it first: it was on before decoding started.
-					for i := range items {
-						items[i].alt = true
-					}
-				}
-				alt, altSeen = false, true
+}
+
+func (w *window) addOutput(data []byte) {
+	sw := altScreenSwitch(data)
+	if !w.alt && sw == 0 && clearsScreen(data) {
+		// Everything before the clear is gone from the main screen.
+		w.items, w.size, w.work = w.items[:0], 0, 0
+	}
+	wk := weigh(data, w.cols, w.rows, nil)
+	if n := len(w.items); n > 0 && w.items[n-1].code == 'o' && w.items[n-1].cols == w.cols && w.items[n-1].rows == w.rows &&
+		w.items[n-1].alt == w.alt && len(w.items[n-1].data) < itemBytes {
+		// Small writes (a byte each, at worst) share an item: the
+		// window's memory is its bytes, not a struct per write.
+		w.items[n-1].data = append(w.items[n-1].data, data...)
+		w.items[n-1].work += wk
+	} else {
+		w.items = append(w.items, windowItem{code: 'o', data: data, cols: w.cols, rows: w.rows, alt: w.alt, work: wk})
+		w.size += itemOverhead
+	}
+	w.size, w.work = w.size+len(data), w.work+wk
+	switch sw {
+	case 1:
+		w.alt, w.altSeen = true, true
+	case -1:
+		if !w.altSeen && !w.altKnown {
+			// Leaving it first: it was on before decoding started.
+			for i := range w.items {
+				w.items[i].alt = true
 			}
 		}
-		for len(items) > 1 && (size-len(items[0].data)-itemOverhead >= window || work-items[0].work > screenWork) {
-			drop()
-		}
+		w.alt, w.altSeen = false, true
 	}
-	if lastErr != nil && !errors.Is(lastErr, io.EOF) && !errors.Is(lastErr, record.ErrAbrupt) {
-		return nil, lastErr
+}
+
+// build makes scr (a new screen when nil) show what the window's output
+// leaves, and returns it.
+func (w *window) build(cols, rows int, scr *Screen) *Screen {
+	if scr == nil {
+		scr = NewScreen(cols, rows)
+	} else {
+		scr.Reset(cols, rows)
 	}
-	scr := NewScreen(h.Term.Cols, h.Term.Rows)
-	if len(items) > 0 {
-		scr.Resize(items[0].cols, items[0].rows)
-		if items[0].alt {
+	if len(w.items) > 0 {
+		scr.Resize(w.items[0].cols, w.items[0].rows)
+		if w.items[0].alt {
 			scr.feed([]byte("\x1b[?1049h"))
 		}
-		if first := &items[0]; first.code == 'o' && (size > window || work > screenWork) {
+		if first := &w.items[0]; first.code == 'o' && (w.size > w.limit || w.work > screenWork) {
 			// Only the end of a huge write: what fits in the window and
 			// the work left, from the start of a row.
 			cut := 0
-			if keep := window - (size - len(first.data) - itemOverhead); keep < len(first.data) {
+			if keep := w.limit - (w.size - len(first.data) - itemOverhead); keep < len(first.data) {
 				cut = len(first.data) - max(keep, 0)
 			}
-			cut += cutFor(first.data[cut:], first.cols, first.rows, screenWork-(work-first.work))
+			cut += cutFor(first.data[cut:], first.cols, first.rows, screenWork-(w.work-first.work))
 			if i := bytes.IndexByte(first.data[cut:], '\n'); i >= 0 {
 				cut += i + 1
 			}
 			first.data = first.data[cut:]
 		}
 	}
-	for _, it := range items {
+	w.applyTo(scr)
+	scr.Resize(w.cols, w.rows)
+	return scr
+}
+
+// applyTo writes the window's items onto scr.
+func (w *window) applyTo(scr *Screen) {
+	for _, it := range w.items {
 		if it.code == 'r' {
 			if c, r, ok := parseSize(it.data); ok {
 				scr.Resize(c, r)
@@ -260,10 +261,51 @@ func screenAt(s *source, sk Seekable, t time.Duration, window int) (*Screen, err
 		}
 		scr.feed(it.data)
 	}
-	scr.Resize(cols, rows)
+}
+
+// ScreenAt rebuilds the screen as it was at session time t (the end, for
+// t < 0 or past it), in scr when not nil, and leaves r positioned at the
+// first event after t, which Next returns. It also returns the time of the
+// last event at or before t.
+func screenAt(s *source, sk Seekable, t time.Duration, limit int, scr *Screen) (*Screen, time.Duration, error) {
+	h := sk.Header()
+	end := t < 0
+	target := t
+	if end {
+		target = 1<<63 - 1
+	}
+	if limit <= 0 {
+		limit = ScreenWindow
+	}
+	k := frameFor(sk.Index(), target, 4*int64(limit))
+	if err := sk.SeekFrame(k); err != nil {
+		return nil, 0, err
+	}
+	s.pending = nil
+	w := newWindow(limit, h.Term.Cols, h.Term.Rows, false, k == 0)
+	var (
+		lastErr error
+		last    time.Duration
+	)
+	for {
+		ev, err := s.r.Next()
+		if err != nil {
+			lastErr = err
+			break
+		}
+		if ev.Time > target {
+			s.pending = &ev
+			break
+		}
+		last = ev.Time
+		w.add(ev)
+	}
+	if lastErr != nil && !errors.Is(lastErr, io.EOF) && !errors.Is(lastErr, record.ErrAbrupt) {
+		return nil, 0, lastErr
+	}
 	// At the end, the reader repeats its last error (io.EOF, ErrAbrupt) to
 	// the player's next call.
-	return scr, nil
+	return w.build(h.Term.Cols, h.Term.Rows, scr), last, nil
 }
 
 func parseSize(b []byte) (int, int, bool) {

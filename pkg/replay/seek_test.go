@@ -153,8 +153,8 @@ func TestScreenWindowBoundsTheWork(t *testing.T) {
 	if got := shown(out.Bytes(), 80, 24); got != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
-	if !bytes.Contains(out.Bytes(), []byte("\x1b[?1049h")) {
-		t.Error("the alternate screen was not entered")
+	if bytes.Contains(out.Bytes(), []byte("\x1b[?1049h")) {
+		t.Error("the viewer's terminal was switched to the alternate screen: the screen vanishes when play ends")
 	}
 }
 
@@ -230,5 +230,81 @@ func TestFollow(t *testing.T) {
 	}
 	if _, err := os.Stat(path); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// shrinkSession runs top at 130x40, shrinks the terminal to 80x24 (top
+// redraws at the new size), quits top and prints more.
+func shrinkSession() testrec.Session {
+	var steps []testrec.Step
+	steps = append(steps, testrec.R(0, "130x40"), testrec.O(time.Second, "$ top\r\n\x1b[?1049h\x1b[?1h\x1b=\x1b[H\x1b[2J"))
+	frame := func(at time.Duration, cols, rows, tick int) {
+		var b strings.Builder
+		b.WriteString("\x1b[H")
+		for y := range rows {
+			fmt.Fprintf(&b, "\x1b[%d;1H%-*s", y+1, cols, fmt.Sprintf("top tick %d row %02d", tick, y))
+		}
+		steps = append(steps, testrec.O(at, b.String()))
+	}
+	for i := range 5 {
+		frame(time.Duration(2+i)*time.Second, 130, 40, i)
+	}
+	steps = append(steps, testrec.R(7*time.Second, "80x24"))
+	for i := 5; i < 10; i++ {
+		frame(time.Duration(3+i)*time.Second, 80, 24, i)
+	}
+	steps = append(steps, testrec.O(13*time.Second, "\x1b[?1l\x1b>\x1b[?1049l$ "))
+	for i := range 30 {
+		steps = append(steps, testrec.O(time.Duration(14+i)*time.Second, fmt.Sprintf("later %02d\r\n", i)))
+	}
+	return testrec.Session{
+		Header: testrec.Header("alice", "prod", "default", "web", "main", t0, "bash"),
+		Steps:  steps, Exit: testrec.Code(0),
+		Options: record.Options{FrameBytes: 2000},
+	}
+}
+
+// After the recording shrank, a seek shows the screen at the new size:
+// no stale rows of the larger screen, nothing of the later output lost.
+func TestSeekAfterTheTerminalShrank(t *testing.T) {
+	data, err := testrec.Bytes(shrinkSession())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, at := range []time.Duration{9 * time.Second, 12500 * time.Millisecond, 20 * time.Second, 43 * time.Second} {
+		want, _ := truth(t, data, at)
+		for _, viewer := range [][2]int{{80, 24}, {130, 40}, {200, 60}} {
+			var out bytes.Buffer
+			r := openBytes(t, data)
+			if _, err := Play(context.Background(), r, Options{From: at, To: at, Terminal: true, NoWait: true, Out: &out, ErrOut: &out}); err != nil {
+				t.Fatal(err)
+			}
+			if got := shown(out.Bytes(), viewer[0], viewer[1]); got != want {
+				t.Errorf("at %v on a %dx%d terminal the screen shows\n%s\nwant\n%s", at, viewer[0], viewer[1], got, want)
+			}
+		}
+	}
+}
+
+// A screen Reset (the player keeps one emulator for every seek) is as
+// good as a new one, whatever state the old content left it in.
+func TestScreenResetIsANewScreen(t *testing.T) {
+	for _, junk := range []string{
+		"\x1b[?1049h\x1b[?1h\x1b=\x1b[2;10r\x1b[?6h\x1b[1;31mvi\x1b[4h\x1b(0",
+		"plain text\r\n\x1b[?25l\x1b]0;title",
+		"cut in the middle of a sequence \x1b[38;5", "\x1b]52;c;ZXZpbA", "\x1bP1$q",
+	} {
+		scr := NewScreen(130, 40)
+		scr.Write([]byte(junk))
+		scr.Reset(80, 24)
+		fresh := NewScreen(80, 24)
+		for _, s := range []*Screen{scr, fresh} {
+			s.Write([]byte("\x1b[Hhello\r\n\x1b[32mworld\x1b[m\r\nline\x1b[5;5Hx"))
+		}
+		if got, want := string(scr.Draw(nil, 0)), string(fresh.Draw(nil, 0)); got != want || scr.AltScreen() {
+			t.Errorf("after %q and Reset:\n%q\nwant\n%q", junk, got, want)
+		}
+		scr.Close()
+		fresh.Close()
 	}
 }

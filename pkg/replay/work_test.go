@@ -50,7 +50,7 @@ func TestSeekWorkIsBounded(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			r := hostile(t, c.cols, c.rows, c.out)
-			scr, err := screenAt(&source{r: r}, r, End, 0)
+			scr, _, err := screenAt(&source{r: r}, r, End, 0, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -109,7 +109,7 @@ func BenchmarkScreenWork(b *testing.B) {
 			r := hostile(t, c.cols, c.rows, c.out)
 			var work int64
 			for b.Loop() {
-				scr, err := screenAt(&source{r: r}, r, End, 0)
+				scr, _, err := screenAt(&source{r: r}, r, End, 0, nil)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -165,7 +165,7 @@ func FuzzScreen(f *testing.F) {
 			}
 		}
 		base := liveHeapBytes()
-		scr, err := screenAt(&source{r: m}, m, End, 0)
+		scr, _, err := screenAt(&source{r: m}, m, End, 0, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -220,7 +220,7 @@ func TestSeekManySmallWritesBoundedMemory(t *testing.T) {
 		s.evs = append(s.evs, ev)
 	}
 	s.base = liveHeapBytes()
-	scr, err := screenAt(&source{r: s}, s, End, 0)
+	scr, _, err := screenAt(&source{r: s}, s, End, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

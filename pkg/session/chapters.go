@@ -30,6 +30,7 @@ type chapters struct {
 	in     termtext.Input
 	out    termtext.Lines
 
+	inFull  bool   // keys were sent while a full-screen program ran
 	osc133  bool   // the shell emits OSC 133 marks: they place the markers
 	pending string // the last line entered, for the next 133;C
 	prompt  string // the output line as it stood when the typed line began
@@ -74,6 +75,17 @@ func (c *chapters) typed(p []byte) {
 	// checks; feed key by key so that several lines in one read each
 	// see their own prompt.
 	for i := 0; i < len(p); i++ {
+		// Keys sent to a full-screen program are its own, even when it
+		// leaves without an Enter (q in top or less): they are not the
+		// start of the next command line.
+		if c.out.AltScreen() {
+			c.inFull = true
+			continue
+		}
+		if c.inFull {
+			c.in.Reset()
+			c.inFull = false
+		}
 		if !c.in.Pending() {
 			c.prompt = c.out.Current()
 		}

@@ -89,3 +89,16 @@ func BenchmarkChaptersOutput(b *testing.B) {
 		}
 	}
 }
+
+// Keys sent to a full-screen program that leaves without an Enter (q in
+// top or less) are not the start of the next command line.
+func TestChaptersForgetKeysSentToFullScreenPrograms(t *testing.T) {
+	got := chapterRun(t,
+		"$ ", ">top -d 1\r", "top -d 1\r\n\x1b[?1049h\x1b[H\x1b[2Jtop - 06:15:00", ">q", "\x1b[?1049l$ ",
+		">top -d 1\r", "top -d 1\r\n\x1b[?1049htop", ">q", "\x1b[?1049l$ ", ">l", "l", ">s\r", "s\r\nfile\r\n$ ",
+		">less f\r", "less f\r\n\x1b[?1049hline", ">/x", ">q", "\x1b[?1049l$ ", ">date\r", "date\r\n",
+	)
+	if want := []string{"top -d 1", "top -d 1", "ls", "less f", "date"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}

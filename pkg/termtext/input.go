@@ -17,7 +17,8 @@ import (
 // reconstructed from the keys alone may not be what the program ran.
 type Input struct {
 	// Enter receives every line ended by Enter; Time is when its first key
-	// was pressed, and Uncertain is set as described above.
+	// was pressed, End when Enter was, and Uncertain is set as described
+	// above.
 	Enter func(l Line, uncertain bool)
 
 	line      []rune
@@ -252,9 +253,16 @@ func (in *Input) enter() {
 		if !in.started {
 			start = in.now
 		}
-		in.Enter(Line{Time: start, Text: string(in.line)}, in.uncertain)
+		in.Enter(Line{Time: start, Text: string(in.line), End: in.now}, in.uncertain)
 	}
 	in.reset()
+}
+
+// Reset forgets the line typed so far: the keys went to a program that
+// is not the line editor (a full-screen program).
+func (in *Input) Reset() {
+	in.reset()
+	in.st = stGround
 }
 
 func (in *Input) reset() {

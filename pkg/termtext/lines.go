@@ -18,6 +18,12 @@ import (
 type Line struct {
 	Time time.Duration
 	Text string
+	// End is when the line was ended (by Enter, for typed lines).
+	End time.Duration
+	// Times, when Lines.Times is set, holds when each character (rune) of
+	// Text was last written: a search hit appeared at the latest time
+	// among its characters. It is valid only during the Emit call.
+	Times []time.Duration
 }
 
 // parser states, shared by Lines and Input.
@@ -49,9 +55,15 @@ type Lines struct {
 	// OSC, when set, receives the payload of every OSC sequence (the bytes
 	// between ESC ] and the terminator), e.g. "133;C" or "0;title".
 	OSC func(payload []byte, t time.Duration)
+	// Alt, when set, is called when the output switches to the alternate
+	// screen (on) or back, with the time of the write that did it.
+	Alt func(on bool, t time.Duration)
+	// Times makes every emitted Line carry its characters' times.
+	Times bool
 
 	line    []rune
-	cur     int // column, 0 to MaxLine
+	times   []time.Duration // with Times: when each rune of line was written
+	cur     int             // column, 0 to MaxLine
 	start   time.Duration
 	started bool
 	st      int
@@ -239,7 +251,7 @@ func (l *Lines) esc(c byte) {
 		l.newline()
 	case c == 'c': // full reset
 		l.breakLine()
-		l.alt = false
+		l.setAlt(false)
 	case c == 0x1b:
 		l.st = stEsc
 	}
@@ -254,7 +266,7 @@ func (l *Lines) csi(final byte) {
 			for _, p := range params(l.seq[1:], buf[:0]) {
 				if p == 1049 || p == 1047 || p == 47 {
 					l.breakLine()
-					l.alt = final == 'h'
+					l.setAlt(final == 'h')
 				}
 			}
 		}
@@ -285,6 +297,7 @@ func (l *Lines) csi(final byte) {
 		case 0:
 			if l.cur < len(l.line) {
 				l.line = l.line[:l.cur]
+				l.cutTimes(l.cur)
 			}
 		case 1:
 			if k := min(l.cur, len(l.line)); l.spend(k) {
@@ -292,6 +305,7 @@ func (l *Lines) csi(final byte) {
 			}
 		case 2:
 			l.line = l.line[:0]
+			l.cutTimes(0)
 		}
 	case 'X': // erase characters
 		if l.cur < len(l.line) {
@@ -305,8 +319,12 @@ func (l *Lines) csi(final byte) {
 			end := min(len(l.line), l.cur+n)
 			if l.spend(len(l.line) - l.cur) {
 				l.line = append(l.line[:l.cur], l.line[end:]...)
+				if l.Times && len(l.times) >= end {
+					l.times = append(l.times[:l.cur], l.times[end:]...)
+				}
 			} else {
 				l.line = l.line[:l.cur] // what was to move left is lost
+				l.cutTimes(l.cur)
 			}
 		}
 	case '@': // insert blanks; what is pushed past the end is lost
@@ -317,6 +335,11 @@ func (l *Lines) csi(final byte) {
 				l.line = append(l.line[:keep], make([]rune, k)...)
 				copy(l.line[l.cur+k:], l.line[l.cur:keep])
 				fill(l.line[l.cur : l.cur+k])
+				if l.Times {
+					l.stamp(0, 0)
+					copy(l.times[l.cur+k:], l.times[l.cur:keep])
+					l.stamp(l.cur, l.cur+k)
+				}
 			}
 		}
 	case 'A', 'B', 'E', 'F', 'H', 'f', 'd', 'J':
@@ -328,6 +351,13 @@ func (l *Lines) csi(final byte) {
 			}
 		}
 	}
+}
+
+func (l *Lines) setAlt(on bool) {
+	if on != l.alt && l.Alt != nil {
+		l.Alt(on, l.now)
+	}
+	l.alt = on
 }
 
 func (l *Lines) osc() {
@@ -374,7 +404,32 @@ func (l *Lines) put(r rune) {
 		l.pad()
 		l.line = append(l.line, r)
 	}
+	if l.Times {
+		l.stamp(l.cur, l.cur+1)
+	}
 	l.cur++
+}
+
+// stamp records that the runes from i to j were written now.
+// The times follow the line's length first: a cut the line had (bounds,
+// erasing) is theirs too, and runes added without a time get now.
+func (l *Lines) stamp(i, j int) {
+	if len(l.times) > len(l.line) {
+		l.times = l.times[:len(l.line)]
+	}
+	for len(l.times) < len(l.line) {
+		l.times = append(l.times, l.now)
+	}
+	for k := i; k < j && k < len(l.times); k++ {
+		l.times[k] = l.now
+	}
+}
+
+// cutTimes keeps the times of the first n runes.
+func (l *Lines) cutTimes(n int) {
+	if l.Times && len(l.times) > n {
+		l.times = l.times[:n]
+	}
 }
 
 // putASCII is put for a run of printable ASCII.
@@ -385,6 +440,7 @@ func (l *Lines) putASCII(b []byte) {
 			l.wrap()
 		}
 		l.pad()
+		from := l.cur
 		k := 0
 		for ; k < len(b) && l.cur < len(l.line); k++ { // overwriting
 			l.line[l.cur] = rune(b[k])
@@ -398,6 +454,9 @@ func (l *Lines) putASCII(b []byte) {
 			}
 			l.cur = len(l.line)
 			b = b[n:]
+		}
+		if l.Times {
+			l.stamp(from, l.cur)
 		}
 	}
 }
@@ -462,13 +521,18 @@ func hasText(rs []rune) bool {
 
 func (l *Lines) emit() {
 	if l.Emit != nil {
-		l.Emit(Line{Time: l.start, Text: trimRight(l.line)})
+		ln := Line{Time: l.start, Text: trimRight(l.line)}
+		if l.Times {
+			l.stamp(0, 0) // spaces the cursor moved over have no time yet
+			ln.Times = l.times[:utf8.RuneCountInString(ln.Text)]
+		}
+		l.Emit(ln)
 	}
 	l.reset()
 }
 
 func (l *Lines) reset() {
-	l.line, l.cur, l.started = l.line[:0], 0, false
+	l.line, l.times, l.cur, l.started = l.line[:0], l.times[:0], 0, false
 }
 
 // Flush emits the line being built, if it holds text.

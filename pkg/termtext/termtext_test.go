@@ -51,7 +51,7 @@ func TestLinesTimeIsFirstCharacter(t *testing.T) {
 	l.Write(2*time.Second, []byte("hel"))
 	l.Write(3*time.Second, []byte("lo\r\nx"))
 	l.Write(4*time.Second, []byte("\n"))
-	want := []Line{{2 * time.Second, "hello"}, {3 * time.Second, "x"}}
+	want := []Line{{Time: 2 * time.Second, Text: "hello"}, {Time: 3 * time.Second, Text: "x"}}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %+v, want %+v", got, want)
 	}
