@@ -4,6 +4,7 @@ import (
 	"crypto"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,67 +20,65 @@ import (
 
 // This file holds the Writer's public face: its options, its creation,
 // the hot-path calls the stream goroutines make, and Close. The jobs
-// behind them live in the other writer_*.go files:
+// behind them live in the other writer_*.go files, in the order a byte
+// goes through them:
 //
-//	at.go              hot-path calls stamped with their own time
-//	writer_queue.go    the hand-off from the hot path to the writer goroutine
-//	writer_loop.go     the writer goroutine: one item or tick at a time
-//	writer_events.go   event lines: timestamps, text or base64, UTF-8 carry
-//	writer_frame.go    data frames, the hash chain and their checkpoints
+//	writer_events.go   the hot path: event lines (interval, code, text or
+//	                   base64), written straight into the current chunk
+//	at.go              the hot path for events stamped with their own time
+//	writer_handoff.go  chunks handed to the writer goroutine, and the limit
+//	                   on what the user has seen that the file lacks
+//	writer_loop.go     the writer goroutine: one chunk at a time, the clock
 //	writer_store.go    the store rule: compress a frame, or store it raw
+//	writer_frame.go    data frames, the hash chain and their checkpoints
 //	rawframe.go        the encoder of stored frames (raw zstd blocks)
+//	writer_file.go     the file: one write per chunk, writeback
 //	writer_index.go    the index frame (docs/FORMAT.md, section 3.4)
 //	writer_trailer.go  the end of the recording: last events and trailer
 
 // Options tunes a Writer. The zero value gives the documented defaults.
 type Options struct {
-	QueueEvents int           // events queued before the hot path blocks; default 128 (4 MiB of 32 KiB writes)
-	FrameBytes  int           // close a data frame at this many uncompressed bytes; default 1 MiB
-	FrameSpan   time.Duration // close a data frame after this much session time; default 5m
-	FlushEvery  time.Duration // flush pending data to the file this often; default 1s
-	// Level is the zstd level; default zstd.SpeedFastest. Compression is
-	// most of the recorder's cost even at this level (compare
-	// BenchmarkWriterText with BenchmarkZstdBaselineText); SpeedDefault
-	// measured about 25% slower for files about 5% smaller.
+	FrameBytes int           // close a data frame at this many uncompressed bytes; default 1 MiB
+	FrameSpan  time.Duration // close a data frame after this much session time; default 5m
+	// FrameIdle closes the open data frame once the session has been
+	// silent this long, so that an idle session holds no compressor
+	// (about 0.5 to 2.5 MiB each); default 1m.
+	FrameIdle  time.Duration
+	FlushEvery time.Duration // write pending events to the file at least this often; default 1s
+	// Level is the zstd level of frames of interactive output (text that
+	// comes slower than 4 MB/s); default zstd.SpeedBetterCompression,
+	// whose compressor holds about 5 MiB while its frame is open. Bulk
+	// output is compressed at zstd.SpeedFastest, or stored when even that
+	// would slow the stream (writer_store.go).
 	Level zstd.EncoderLevel
-	// RawBacklog: when a data frame opens with at least this many events
-	// queued, or within a second of the stream waiting for a full queue,
-	// and the last frame compressed less than 16:1, the frame is stored
-	// uncompressed (raw zstd blocks) so that compression never slows the
-	// stream; frames compress again once the writer keeps up. Default
-	// QueueEvents/8 (16 events; a backlog must also hold 1 MiB of text,
-	// so 32 events of 32 KiB writes); negative turns it off. A session
-	// that never outruns the compressor never stores a frame; one that
-	// does gets a larger file instead of a slower stream, unless the file
-	// is what cannot keep up (docs/BENCHMARKS.md).
-	RawBacklog int
-	Now        func() time.Time // clock; default time.Now (tests inject one)
+	// NoStore compresses every data frame, however far the writer falls
+	// behind: a smaller file for a slower stream.
+	NoStore bool
+	Now     func() time.Time // clock; default time.Now (tests inject one)
 	// Signer, when set, signs the trailer (docs/FORMAT.md, section 3.3):
 	// it must hold an ed25519 key (an ed25519.PrivateKey will do). The
 	// writer refuses to begin with another kind of key.
 	Signer crypto.Signer
 
-	forceRaw bool // tests: store every data frame
+	forceRaw bool   // tests: store every data frame
+	onStall  func() // tests: called, under mu, when a hot-path call waits for the file
 }
 
 func (o Options) withDefaults() Options {
-	if o.QueueEvents <= 0 {
-		o.QueueEvents = 128
-	}
 	if o.FrameBytes <= 0 {
 		o.FrameBytes = 1 << 20
 	}
 	if o.FrameSpan <= 0 {
 		o.FrameSpan = 5 * time.Minute
 	}
+	if o.FrameIdle <= 0 {
+		o.FrameIdle = time.Minute
+	}
 	if o.FlushEvery <= 0 {
 		o.FlushEvery = time.Second
 	}
 	if o.Level == 0 {
-		o.Level = zstd.SpeedFastest
-	}
-	if o.RawBacklog == 0 {
-		o.RawBacklog = max(1, o.QueueEvents/8)
+		o.Level = zstd.SpeedBetterCompression
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -87,30 +86,31 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// windowSize is the zstd window: frames hold about FrameBytes, so a
-// larger window would only make readers allocate more.
-const windowSize = 1 << 20
-
 // Writer records one session. The hot-path methods may be called from
-// several goroutines; a single writer goroutine encodes, compresses and
-// writes, so a slow disk slows the session only once the queue is full.
+// several goroutines: under a mutex, each turns its bytes into event lines
+// in the current chunk and returns. A single writer goroutine compresses
+// (or stores), hashes and writes whole chunks, so the hot path waits only
+// when more than maxUnwritten bytes are not in the file yet.
+//
+// An idle Writer holds no buffer, compressor or frame: about 10 KiB.
 type Writer struct {
 	opts Options
 	path string
 	file *os.File
 
-	q      chan item
 	done   chan struct{} // closed when the writer goroutine has ended
 	failed chan struct{} // closed on the first error
 
-	// mu makes Close wait for hot-path calls that are queueing, so that
-	// nothing is queued behind the close request (and silently lost).
-	mu     sync.RWMutex
+	// mu guards the hot path's state: the events being encoded and the
+	// chunks on their way to the writer goroutine.
+	mu     sync.Mutex
 	closed bool
+	start  time.Time // session time 0; written once under mu, before begun is set
+	events eventState
+	hand   handoff
 
 	beginning atomic.Bool
 	begun     atomic.Bool
-	start     time.Time // written once before begun is set
 
 	errMu     sync.Mutex
 	err       error
@@ -118,60 +118,19 @@ type Writer struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	free freeLists
-
 	stEvents atomic.Int64
 	stFrames atomic.Int64
 	stRaw    atomic.Int64
 	stBytes  [3]atomic.Int64
-	// stalled is when (session nanoseconds) a hot-path call last found
-	// the queue full and waited: the stream waited for the recorder.
-	stalled atomic.Int64
 
 	// Everything below belongs to the writer goroutine.
-	enc        frameEncoder // the current frame's: zenc, or raw when behind
-	zenc       *zstd.Encoder
-	raw        *rawEncoder
-	rawFrames  int64 // data frames stored uncompressed, for Stats
-	sink       sink
-	line       []byte
-	carry      [3]carried // per stream: the start of a character cut by the write's end
-	wroteHead  bool
-	headerSum  [32]byte
-	chain      [32]byte
-	seq        int
-	emitted    int64 // sum of the intervals written so far, microseconds
-	textOff    int64
-	events     int64
-	bytes      StreamBytes
-	open       bool // a data frame is open
-	pending    bool // bytes written into the encoder since the last flush
-	frameOff   int64
-	frameText  int64
-	frameEvts  int64
-	frameT0    int64 // session nanoseconds of the frame's first event
-	frameStart int64 // emitted before the frame's first event, microseconds
-	skip       []byte
-	lastRatio  float64 // the last compressed frame's text/compressed bytes
-	synced     int64   // file bytes handed to writeback
-	// lastEventBytes is the last frame's text per event, to weigh a backlog.
-	lastEventBytes float64
-	// What a frame cost, to tell a compressor that cannot keep up (store
-	// frames) from a file that cannot (keep compressing): the frame's
-	// start, the time the writer waited for events during it, the sink's
-	// writeTime at its start; then the measured rates, bytes per second.
-	frameWall    time.Time
-	frameIdle    time.Duration
-	frameWrite0  time.Duration
-	compressRate float64 // text per second of a compressed frame's own work
-	fileRate     float64 // bytes per second the file took
-	// index collects the checkpoint payloads for the index frame that
-	// precedes the trailer (docs/FORMAT.md, section 3.4).
-	index []byte
-	// marks collects the index's markers ([time,"label"] items, comma
-	// separated); nil once they outgrew maxIndexMarkers.
-	marks     []byte
-	marksOver bool
+	frame     frameState
+	store     storeRule
+	sink      fileSink
+	index     indexState
+	wroteHead bool
+	headerSum [32]byte
+	iov       [][]byte // a chunk's output, for one vectored write
 }
 
 // Create creates the recording at path: the missing directories with mode
@@ -196,38 +155,24 @@ func Create(path string, opts Options) (*Writer, error) {
 func NewWriter(out io.Writer, opts Options) *Writer { return newWriter(out, opts, nil) }
 
 // newWriter is NewWriter; file, when out is a file of ours, is synced at
-// the end and written back as frames complete (writeback).
+// the end and written back as the recording grows (writer_file.go).
 func newWriter(out io.Writer, opts Options, file *os.File) *Writer {
 	opts = opts.withDefaults()
 	w := &Writer{
 		opts:   opts,
-		q:      make(chan item, opts.QueueEvents),
 		done:   make(chan struct{}),
 		failed: make(chan struct{}),
-		free:   newFreeLists(opts.QueueEvents + 16),
-		sink:   sink{w: out, h: sha256.New()},
+		sink:   fileSink{w: out, file: file},
 		file:   file,
 	}
-	w.stalled.Store(math.MinInt64 / 2)
-	enc, err := zstd.NewWriter(nil,
-		zstd.WithEncoderLevel(opts.Level),
-		// One goroutine: the recorder must not take more than one core
-		// from the user's machine, and synchronous encoding means Flush and
-		// Close leave nothing in flight.
-		zstd.WithEncoderConcurrency(1),
-		zstd.WithWindowSize(windowSize),
-		zstd.WithEncoderCRC(true),
-	)
-	if err != nil {
-		w.fail(fmt.Errorf("create zstd encoder: %w", err))
-	}
+	w.hand.init(&w.mu)
+	w.store.stalled.Store(math.MinInt64 / 2)
+	w.frame.h = sha256.New()
 	if opts.Signer != nil {
 		if _, ok := opts.Signer.Public().(ed25519.PublicKey); !ok {
 			w.fail(fmt.Errorf("record: the signing key is %T, not ed25519", opts.Signer.Public()))
 		}
 	}
-	w.zenc, w.raw = enc, newRawEncoder()
-	w.enc = enc
 	go w.run()
 	return w
 }
@@ -255,13 +200,22 @@ func (w *Writer) Err() error {
 	return w.err
 }
 
+// fail records the first error and wakes every hot-path call waiting for
+// the file: none will ever get room now. It must not be called with mu
+// held.
 func (w *Writer) fail(err error) {
 	w.errMu.Lock()
-	defer w.errMu.Unlock()
-	if w.err == nil {
+	first := w.err == nil
+	if first {
 		w.err = err
 		w.hasErr.Store(true)
 		close(w.failed)
+	}
+	w.errMu.Unlock()
+	if first {
+		w.mu.Lock()
+		w.hand.room.Broadcast()
+		w.mu.Unlock()
 	}
 }
 
@@ -288,35 +242,52 @@ func (w *Writer) Begin(h Header) error {
 		m.FormatVersion = FormatVersion
 		h.Rexec = &m
 	}
+	line, err := json.Marshal(h)
+	if err != nil {
+		err = fmt.Errorf("encode recording header: %w", err)
+		w.fail(err)
+		return err
+	}
 	reply := make(chan error, 1)
-	w.mu.RLock()
+	w.mu.Lock()
 	if w.closed {
-		w.mu.RUnlock()
+		w.mu.Unlock()
 		return ErrClosed
 	}
 	w.start = w.opts.Now()
-	w.q <- item{kind: kBegin, ctl: &control{header: &h, reply: reply}}
+	c := w.hand.newChunk()
+	c.text = append(append(c.text, line...), '\n')
+	c.header = true
+	c.ctl = &control{reply: reply}
+	w.hand.cur = c
+	w.hand.cut()
 	w.begun.Store(true)
-	w.mu.RUnlock()
+	w.mu.Unlock()
 	return <-reply
 }
 
 // Stdout records bytes the remote command wrote to stdout (or to the
-// terminal under a TTY). p is copied; the caller may reuse it at once.
-func (w *Writer) Stdout(p []byte) error { return w.stream(kStdout, p) }
+// terminal under a TTY). p is not kept: the caller may reuse it at once.
+func (w *Writer) Stdout(p []byte) error { return w.stream(kStdout, p, time.Time{}) }
 
 // Stderr records bytes the remote command wrote to stderr (non-TTY only).
-func (w *Writer) Stderr(p []byte) error { return w.stream(kStderr, p) }
+func (w *Writer) Stderr(p []byte) error { return w.stream(kStderr, p, time.Time{}) }
 
 // Stdin records bytes sent to the remote command.
-func (w *Writer) Stdin(p []byte) error { return w.stream(kStdin, p) }
+func (w *Writer) Stdin(p []byte) error { return w.stream(kStdin, p, time.Time{}) }
 
 // Resize records a terminal size.
 func (w *Writer) Resize(cols, rows int) error {
 	if err := w.ready(); err != nil {
 		return err
 	}
-	return w.enqueue(item{t: w.since(), kind: kResize, a: cols, b: rows})
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.admit(resizeRoom); err != nil {
+		return err
+	}
+	w.resizeEvent(w.since(), cols, rows)
+	return nil
 }
 
 // Marker records a marker event with a label. Invalid UTF-8 in the label is
@@ -325,10 +296,16 @@ func (w *Writer) Marker(label string) error {
 	if err := w.ready(); err != nil {
 		return err
 	}
-	return w.enqueue(item{t: w.since(), kind: kMarker, s: label})
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.admit(int64(len(label)) + resizeRoom); err != nil {
+		return err
+	}
+	w.markerEvent(w.since(), label)
+	return nil
 }
 
-// Flush writes everything queued so far to the file as complete zstd
+// Flush writes everything recorded so far to the file as complete zstd
 // blocks, without ending the frame, and returns once it is written. The
 // writer does this by itself every FlushEvery; Flush is for callers that
 // want a known point (tests, a marker before something risky).
@@ -337,9 +314,15 @@ func (w *Writer) Flush() error {
 		return err
 	}
 	reply := make(chan error, 1)
-	if err := w.enqueue(item{kind: kFlush, ctl: &control{reply: reply}}); err != nil {
-		return err
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return ErrClosed
 	}
+	c := w.hand.chunk()
+	c.ctl = &control{reply: reply}
+	w.hand.cut()
+	w.mu.Unlock()
 	select {
 	case err := <-reply:
 		return err
@@ -359,20 +342,27 @@ func (w *Writer) ready() error {
 }
 
 // Close ends the recording: the exit status event when known, any carried
-// partial UTF-8 as binary, the last frame and its checkpoint, the trailer,
-// then fsync and close. It may run concurrently with hot-path calls, which
-// then fail with ErrClosed. Calling it again returns the first result.
+// partial UTF-8 as binary, the last frame and its checkpoint, the index,
+// the trailer, then fsync and close. It may run concurrently with hot-path
+// calls, which then fail with ErrClosed. Calling it again returns the
+// first result.
 func (w *Writer) Close(end End) error {
 	w.closeOnce.Do(func() {
+		w.mu.Lock()
 		var t int64
 		if w.begun.Load() {
 			t = w.since()
+			if !w.hasErr.Load() {
+				w.lastEvents(t, end)
+			}
 		}
-		w.mu.Lock()
 		w.closed = true
+		c := w.hand.chunk()
+		c.ctl = &control{close: true, end: end, t: t}
+		w.hand.cut()
+		// Calls waiting for room must see the close and give up.
+		w.hand.room.Broadcast()
 		w.mu.Unlock()
-		// Nothing else can be queueing now; this waits only for room.
-		w.q <- item{t: t, kind: kClose, ctl: &control{end: end}}
 		<-w.done
 		err := w.Err()
 		if w.file != nil {

@@ -6,150 +6,219 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash"
-	"io"
 	"time"
+
+	"github.com/klauspost/compress/zstd"
 )
 
-// This file writes data frames: it opens and closes them on the chosen
-// encoder, feeds their exact bytes to the hash chain (docs/FORMAT.md,
-// section 5), writes each frame's checkpoint, and starts writeback.
+// This file writes data frames on the writer goroutine: it opens them on
+// the encoder the store rule picks, feeds every byte they put in the file
+// to the hash chain (docs/FORMAT.md, section 5), and closes each with its
+// checkpoint. The bytes go into the chunk's output buffer, which
+// writer_loop.go writes to the file in one piece.
 
 // chainSeed is hashed to give H_0, the start of the checkpoint hash chain.
 const chainSeed = "kubectl-rexec recording chain v1"
 
-// sink is what the zstd encoder writes into: it counts the file offset and
-// feeds the bytes of data frames to the chain hash.
-type sink struct {
-	w       io.Writer
-	n       int64
-	h       hash.Hash
-	hashing bool
-	err     error
-	// writeTime is the time spent in w.Write: how fast the file takes
-	// bytes, which decides whether storing a frame beats compressing it.
-	writeTime time.Duration
+// windowSize is the zstd window: frames hold about FrameBytes, so a
+// larger window would only make readers allocate more.
+const windowSize = 1 << 20
+
+// frameState is the writer goroutine's side of the data frames. It is the
+// io.Writer the encoders write into.
+type frameState struct {
+	out     *[]byte   // bytes the current chunk puts in the file, from bufPool
+	segs    []segment // the chunk's output in order: pieces of out, and text written in place
+	h       hash.Hash // the chain hash, fed with the open frame's bytes
+	chain   [32]byte  // H_k: the chain up to the frames closed so far
+	seq     int       // the next frame's number
+	textOff int64     // text offset of the next frame
+	off     int64     // file offset of the open frame
+	size    int64     // its bytes so far
+	enc     frameEncoder
+	zenc    *zstd.Encoder // the open frame's compressor, nil when stored
+	level   zstd.EncoderLevel
+	raw     rawEncoder
+	stored  int64 // data frames stored raw, for Stats
+	skip    []byte // a skippable frame being built
 }
 
-func (s *sink) Write(p []byte) (int, error) {
-	if s.err != nil {
-		return 0, s.err
-	}
-	t0 := time.Now()
-	n, err := s.w.Write(p)
-	s.writeTime += time.Since(t0)
-	if err == nil && n < len(p) {
-		err = io.ErrShortWrite
-	}
-	if s.hashing {
-		s.h.Write(p[:n])
-	}
-	s.n += int64(n)
-	if err != nil {
-		s.err = fmt.Errorf("write recording: %w", err)
-		return n, s.err
-	}
-	return n, nil
+// segment is a piece of a chunk's output: bytes of out, or a slice of the
+// chunk's text that goes to the file as it is (a stored block's content),
+// so that stored text is never copied on its way.
+type segment struct {
+	ref      []byte
+	from, to int // out[from:to] when ref is nil
 }
 
-func (w *Writer) writeHeader(h *Header) {
-	line, err := json.Marshal(h)
-	if err != nil {
-		w.fail(fmt.Errorf("encode recording header: %w", err))
+// Write appends bytes of the open frame to the output and to the chain.
+func (f *frameState) Write(p []byte) (int, error) {
+	f.put(p)
+	f.h.Write(p)
+	f.size += int64(len(p))
+	return len(p), nil
+}
+
+// put appends bytes to the output, not to the chain.
+func (f *frameState) put(p []byte) {
+	from := len(*f.out)
+	*f.out = append(*f.out, p...)
+	if n := len(f.segs); n > 0 && f.segs[n-1].ref == nil && f.segs[n-1].to == from {
+		f.segs[n-1].to = len(*f.out)
 		return
 	}
-	line = append(line, '\n')
+	f.segs = append(f.segs, segment{from: from, to: len(*f.out)})
+}
+
+// putSkippable appends a skippable frame (checkpoint, index, trailer) to
+// the output.
+func (f *frameState) putSkippable(magic uint32, payload []byte) {
+	f.skip = appendSkippable(f.skip[:0], magic, payload)
+	f.put(f.skip)
+}
+
+// pending is the number of bytes of output not written yet.
+func (f *frameState) pending() int64 {
+	var n int64
+	for _, s := range f.segs {
+		if s.ref != nil {
+			n += int64(len(s.ref))
+		} else {
+			n += int64(s.to - s.from)
+		}
+	}
+	return n
+}
+
+// writeInPlace puts p, which stays unchanged until the chunk is written,
+// into the open frame without copying it.
+func (f *frameState) writeInPlace(p []byte) {
+	f.segs = append(f.segs, segment{ref: p})
+	f.h.Write(p)
+	f.size += int64(len(p))
+}
+
+// pieces returns the chunk's output, in order, for one vectored write.
+func (f *frameState) pieces(dst [][]byte) [][]byte {
+	dst = dst[:0]
+	for _, s := range f.segs {
+		if s.ref != nil {
+			dst = append(dst, s.ref)
+		} else {
+			dst = append(dst, (*f.out)[s.from:s.to])
+		}
+	}
+	return dst
+}
+
+// writeHeader writes frame 0, the header line, compressed, and starts the
+// chain.
+func (w *Writer) writeHeader(line []byte) {
+	f := &w.frame
 	w.headerSum = sha256.Sum256(line)
-	w.chain = sha256.Sum256([]byte(chainSeed))
-	w.openFrame(0)
-	if _, err := w.enc.Write(line); err != nil {
-		w.encodeFailed(err)
-		return
-	}
-	w.frameText = int64(len(line))
-	w.closeFrame()
+	f.chain = sha256.Sum256([]byte(chainSeed))
+	w.startFrame(false, w.opts.Level)
+	w.frameText(line)
+	w.closeFrame(frameEnd{textSize: int64(len(line))})
+	w.store.afterHeader()
 	w.wroteHead = true
 }
 
-func (w *Writer) openFrame(t int64) {
-	w.enc = w.zenc
-	if w.wroteHead && (w.opts.forceRaw || w.behind(t)) {
-		// Events are queueing faster than compression drains them, and
-		// compression is real work here (text, not a run of NULs, which
-		// zstd shrinks faster than the bytes could be hashed and written):
-		// store this frame so the stream never waits for the compressor.
-		w.enc = w.raw
-		w.rawFrames++
-		w.stRaw.Store(w.rawFrames)
+// openFrame opens a data frame whose first chunk is c, stored or
+// compressed as the store rule says.
+func (w *Writer) openFrame(c *chunk) {
+	store := w.opts.forceRaw || w.storeNext()
+	if store {
+		w.frame.stored++
+		w.stRaw.Store(w.frame.stored)
 	}
-	w.enc.Reset(&w.sink)
-	w.sink.h.Reset()
-	w.sink.h.Write(w.chain[:])
-	w.sink.hashing = true
-	w.open = true
-	w.pending = false
-	w.frameOff = w.sink.n
-	w.frameText = 0
-	w.frameEvts = 0
-	w.frameT0 = t
-	w.frameStart = w.emitted
-	w.frameWall = time.Now()
-	w.frameIdle = 0
-	w.frameWrite0 = w.sink.writeTime
+	w.startFrame(store, w.levelNext(c))
 }
 
-func (w *Writer) closeFrame() {
-	w.open = false
-	w.pending = false
-	if err := w.enc.Close(); err != nil {
-		w.encodeFailed(err)
+// startFrame opens a data frame: stored, or compressed at level.
+func (w *Writer) startFrame(store bool, level zstd.EncoderLevel) {
+	f := &w.frame
+	if store {
+		f.enc = &f.raw
+	} else {
+		z, err := getEncoder(level)
+		if err != nil {
+			w.fail(err)
+			return
+		}
+		f.zenc, f.enc, f.level = z, z, level
+	}
+	f.enc.Reset(f)
+	f.h.Reset()
+	f.h.Write(f.chain[:])
+	f.off = w.sink.n + f.pending()
+	f.size = 0
+	w.store.frameStarted(w)
+}
+
+// frameText puts text into the open frame.
+func (w *Writer) frameText(text []byte) {
+	if len(text) == 0 || w.frame.enc == nil {
 		return
 	}
-	if z := w.sink.n - w.frameOff; w.enc == frameEncoder(w.zenc) && z > 0 {
-		w.lastRatio = float64(w.frameText) / float64(z)
+	t0 := time.Now()
+	if _, err := w.frame.enc.Write(text); err != nil {
+		w.fail(fmt.Errorf("compress recording: %w", err))
 	}
-	w.measureFrame()
-	if w.frameEvts > 0 {
-		w.lastEventBytes = float64(w.frameText) / float64(w.frameEvts)
+	w.store.encoded(w, len(text), time.Since(t0))
+}
+
+// endBlock ends the current zstd block, so that the chunk's text is whole
+// in the file once the chunk is written: a file cut after it, by a crash
+// or a full disk, still holds every event of the chunk.
+func (w *Writer) endBlock() {
+	if w.frame.enc == nil {
+		return
 	}
-	w.sink.hashing = false
-	w.sink.h.Sum(w.chain[:0])
+	t0 := time.Now()
+	if err := w.frame.enc.Flush(); err != nil {
+		w.fail(fmt.Errorf("compress recording: %w", err))
+	}
+	w.store.encoded(w, 0, time.Since(t0))
+}
+
+// closeFrame ends the open frame, completes its link of the chain, and
+// appends its checkpoint.
+func (w *Writer) closeFrame(end frameEnd) {
+	f := &w.frame
+	if f.enc == nil {
+		return
+	}
+	t0 := time.Now()
+	if err := f.enc.Close(); err != nil {
+		w.fail(fmt.Errorf("compress recording: %w", err))
+	}
+	w.store.encoded(w, 0, time.Since(t0))
+	w.store.frameClosed(w, end.textSize)
+	if f.zenc != nil {
+		putEncoder(f.level, f.zenc)
+		f.zenc = nil
+	}
+	f.enc = nil
+	f.h.Sum(f.chain[:0])
 	payload, err := json.Marshal(Checkpoint{
-		Seq:        w.seq,
-		Offset:     w.frameOff,
-		Size:       w.sink.n - w.frameOff,
-		TextOffset: w.textOff,
-		TextSize:   w.frameText,
-		TimeStart:  Seconds(w.frameStart * 1000),
-		TimeEnd:    Seconds(w.emitted * 1000),
-		Events:     w.frameEvts,
-		Chain:      hex.EncodeToString(w.chain[:]),
+		Seq:        f.seq,
+		Offset:     f.off,
+		Size:       f.size,
+		TextOffset: f.textOff,
+		TextSize:   end.textSize,
+		TimeStart:  Seconds(end.timeStart * 1000),
+		TimeEnd:    Seconds(end.timeEnd * 1000),
+		Events:     end.events,
+		Chain:      hex.EncodeToString(f.chain[:]),
 	})
 	if err != nil {
 		w.fail(fmt.Errorf("encode checkpoint: %w", err))
 		return
 	}
-	w.seq++
-	w.appendIndex(payload)
-	w.textOff += w.frameText
-	w.stFrames.Store(int64(w.seq))
-	w.skip = appendSkippable(w.skip[:0], checkpointMagic, payload)
-	if _, err := w.sink.Write(w.skip); err != nil {
-		w.fail(err)
-	}
-	w.writeback()
-}
-
-// writeback starts writing the file's completed frames to disk without
-// waiting for it, a few MiB at a time, so that the fsync at Close (which
-// the user waits for as the session ends) finds little left to do: it
-// took 0.5 s for 300 MB written during a bulk session.
-func (w *Writer) writeback() {
-	const every = 4 << 20
-	if w.file == nil || w.sink.n-w.synced < every {
-		return
-	}
-	t0 := time.Now()
-	startWriteback(w.file, w.synced, w.sink.n-w.synced)
-	w.sink.writeTime += time.Since(t0) // it blocks when the disk queue is full
-	w.synced = w.sink.n
+	f.seq++
+	f.textOff += end.textSize
+	w.index.add(payload)
+	w.stFrames.Store(int64(f.seq))
+	f.putSkippable(checkpointMagic, payload)
 }

@@ -6,31 +6,42 @@ import "time"
 // trailer (docs/FORMAT.md, section 3.4): every checkpoint payload, and the
 // markers.
 
-// appendIndex adds a checkpoint's payload to the index, unless the index
-// has already outgrown its limit (then the recording simply has none).
-func (w *Writer) appendIndex(cp []byte) {
-	if w.index == nil {
-		w.index = append(make([]byte, 0, 4<<10), `{"checkpoints":[`...)
-	} else if len(w.index) > maxIndexPayload {
-		return
-	} else {
-		w.index = append(w.index, ',')
-	}
-	w.index = append(w.index, cp...)
+// indexState collects the checkpoint payloads, on the writer goroutine.
+type indexState struct {
+	b []byte // `{"checkpoints":[` and the payloads so far, comma separated
 }
 
-// indexMarker adds the marker just written (at session time w.emitted) to
-// the index, until the markers outgrow their share of it.
-func (w *Writer) indexMarker(label []byte) {
-	if w.marksOver {
+// add adds a checkpoint's payload to the index, unless the index has
+// already outgrown its limit (then the recording simply has none).
+func (x *indexState) add(cp []byte) {
+	if x.b == nil {
+		x.b = append(make([]byte, 0, 1<<10), `{"checkpoints":[`...)
+	} else if len(x.b) > maxIndexPayload {
+		return
+	} else {
+		x.b = append(x.b, ',')
+	}
+	x.b = append(x.b, cp...)
+}
+
+// markerList collects the index's markers ([time,"label"] items, comma
+// separated) on the hot path, until they outgrow maxIndexMarkers.
+type markerList struct {
+	b    []byte
+	over bool
+}
+
+// add adds a marker at session time emitted (microseconds).
+func (m *markerList) add(emitted int64, label []byte) {
+	if m.over {
 		return
 	}
-	if len(w.marks) > 0 {
-		w.marks = append(w.marks, ',')
+	if len(m.b) > 0 {
+		m.b = append(m.b, ',')
 	}
-	w.marks = AppendIndexMarker(w.marks, time.Duration(w.emitted)*time.Microsecond, label)
-	if len(w.marks) > maxIndexMarkers {
-		w.marks, w.marksOver = nil, true
+	m.b = AppendIndexMarker(m.b, time.Duration(emitted)*time.Microsecond, label)
+	if len(m.b) > maxIndexMarkers {
+		m.b, m.over = nil, true
 	}
 }
 
@@ -49,23 +60,22 @@ func AppendIndexMarker(dst []byte, t time.Duration, label []byte) []byte {
 	return append(dst, '"', ']')
 }
 
-// writeIndex writes the index frame and returns its offset. It writes none
-// when the index would be larger than readers accept.
+// writeIndex appends the index frame to the output and returns its file
+// offset. It writes none when the index would be larger than readers
+// accept. The markers are the hot path's, which is done by now: the index
+// is written after Close has stopped it.
 func (w *Writer) writeIndex() (int64, bool) {
-	if w.index == nil || len(w.index)+len(w.marks)+32 > maxIndexPayload {
+	x, m := &w.index, &w.events.marks
+	if x.b == nil || len(x.b)+len(m.b)+32 > maxIndexPayload {
 		return 0, false
 	}
-	off := w.sink.n
-	w.index = append(w.index, ']')
-	if !w.marksOver {
-		w.index = append(w.index, `,"markers":[`...)
-		w.index = append(append(w.index, w.marks...), ']')
+	off := w.sink.n + w.frame.pending()
+	x.b = append(x.b, ']')
+	if !m.over {
+		x.b = append(x.b, `,"markers":[`...)
+		x.b = append(append(x.b, m.b...), ']')
 	}
-	w.index = append(w.index, '}')
-	w.skip = appendSkippable(w.skip[:0], indexMagic, w.index)
-	if _, err := w.sink.Write(w.skip); err != nil {
-		w.fail(err)
-		return 0, false
-	}
+	x.b = append(x.b, '}')
+	w.frame.putSkippable(indexMagic, x.b)
 	return off, true
 }

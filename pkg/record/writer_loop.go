@@ -1,115 +1,101 @@
 package record
 
-import (
-	"fmt"
-	"strconv"
-	"strings"
-	"time"
-)
+import "time"
 
-// This file is the writer goroutine's loop: it takes one queued item or
-// one flush tick at a time and hands it to the job that handles it.
+// This file is the writer goroutine's loop: it wakes when chunks are
+// handed over or when the clock ticks, and writes the chunks in order, one
+// write to the file each.
 
 // run is the writer goroutine.
 func (w *Writer) run() {
 	defer close(w.done)
 	tick := time.NewTicker(w.opts.FlushEvery)
 	defer tick.Stop()
+	var batch []*chunk
 	for {
-		// Time spent waiting for events is not the frame's cost; it is
-		// measured only when the queue is empty, so a busy writer pays
-		// nothing for it.
-		var wait time.Time
-		if len(w.q) == 0 {
-			wait = time.Now()
-		}
 		select {
-		case it := <-w.q:
-			w.waited(wait)
-			if w.handle(it) {
-				return
-			}
+		case <-w.hand.wake:
 		case <-tick.C:
-			w.waited(wait)
 			w.tick()
 		}
-	}
-}
-
-func (w *Writer) waited(since time.Time) {
-	if !since.IsZero() {
-		w.frameIdle += time.Since(since)
-	}
-}
-
-// handle processes one item; it reports true for the close request.
-func (w *Writer) handle(it item) bool {
-	if w.hasErr.Load() {
-		// Keep draining so no hot-path call waits forever, and give the
-		// buffers back.
-		w.free.put(it.buf)
-		if it.ctl != nil && it.ctl.reply != nil {
-			it.ctl.reply <- w.Err()
+		for {
+			w.mu.Lock()
+			batch = w.hand.take(batch)
+			w.mu.Unlock()
+			if len(batch) == 0 {
+				break
+			}
+			for i, c := range batch {
+				batch[i] = nil
+				if w.writeChunk(c) {
+					return
+				}
+			}
 		}
-		return it.kind == kClose
 	}
-	switch it.kind {
-	case kStdout, kStderr, kStdin:
-		w.handleStream(it)
-		w.free.put(it.buf)
-	case kResize:
-		w.beginLine(it.t, "r")
-		w.line = strconv.AppendInt(w.line, int64(it.a), 10)
-		w.line = append(w.line, 'x')
-		w.line = strconv.AppendInt(w.line, int64(it.b), 10)
-		w.endLine()
-	case kMarker:
-		label := []byte(strings.ToValidUTF8(it.s, "\uFFFD"))
-		w.beginLine(it.t, "m")
-		w.line = appendEscaped(w.line, label)
-		w.endLine()
-		w.indexMarker(label)
-	case kRedacted:
-		w.beginLine(it.t, redactedCode)
-		w.line = strconv.AppendInt(w.line, int64(it.a), 10)
-		w.endLine()
-	case kBegin:
-		w.writeHeader(it.ctl.header)
-		it.ctl.reply <- w.Err()
-	case kFlush:
-		w.flush()
-		it.ctl.reply <- w.Err()
-	case kClose:
-		w.finish(it.t, it.ctl.end)
-		return true
-	}
-	return false
 }
 
+// tick hands over what the clock says must reach the file: events pending
+// for up to FlushEvery, and the open frame once it has spanned FrameSpan
+// or the session has been silent for FrameIdle (which gives its
+// compressor back).
 func (w *Writer) tick() {
-	if w.hasErr.Load() || !w.wroteHead {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.begun.Load() || w.closed || w.hasErr.Load() {
 		return
 	}
-	w.flush()
-	if w.open && w.since()-w.frameT0 >= int64(w.opts.FrameSpan) {
-		w.closeFrame()
+	e := &w.events
+	if t := w.since(); e.frameOpen && (t-e.frameT0 >= int64(w.opts.FrameSpan) || t-e.lastEvent >= int64(w.opts.FrameIdle)) {
+		w.endFrame()
+		return
+	}
+	if c := w.hand.cur; c != nil && len(c.text) > 0 {
+		w.hand.cut()
 	}
 }
 
-func (w *Writer) flush() {
-	if !w.open || !w.pending {
-		return
+// writeChunk writes one chunk into the file: the frame it opens, its text
+// through the frame's encoder to the end of a block, the frame's end and
+// checkpoint when it ends one, the trailer when it closes the recording.
+// It reports whether the recording is closed.
+func (w *Writer) writeChunk(c *chunk) bool {
+	if !w.hasErr.Load() {
+		w.frame.out = getBuf(len(c.text) + 1<<10)
+		switch {
+		case c.header:
+			w.writeHeader(c.text)
+		case len(c.text) > 0 || c.ends:
+			if c.opens {
+				w.openFrame(c)
+			}
+			w.frameText(c.text)
+			if c.ends {
+				w.closeFrame(c.end)
+			} else {
+				w.endBlock()
+			}
+		}
+		if c.ctl != nil && c.ctl.close {
+			w.finish(c.ctl.t, c.ctl.end)
+		}
+		w.iov = w.frame.pieces(w.iov)
+		if err := w.sink.write(w.iov); err != nil {
+			w.fail(err)
+		}
+		clear(w.iov)
+		w.frame.segs = w.frame.segs[:0]
+		putBuf(w.frame.out)
+		w.frame.out = nil
 	}
-	w.pending = false
-	if err := w.enc.Flush(); err != nil {
-		w.encodeFailed(err)
+	w.written(c)
+	ctl := c.ctl
+	putChunk(c)
+	if ctl == nil {
+		return false
 	}
-}
-
-func (w *Writer) encodeFailed(err error) {
-	if w.sink.err != nil {
-		w.fail(w.sink.err)
-		return
+	if ctl.reply != nil {
+		ctl.reply <- w.Err()
 	}
-	w.fail(fmt.Errorf("compress recording: %w", err))
+	return ctl.close
 }

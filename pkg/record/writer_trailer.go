@@ -12,33 +12,42 @@ import (
 // This file ends a recording: carried bytes and the exit status as the
 // last events, the last frame, the index and the (signed) trailer.
 
-// finish writes the end of the recording.
+// lastEvents records, on Close and under mu, what ends the session's
+// events: a character still waiting for its last bytes (it will never get
+// them) as binary, the exit status, and the end of the open frame.
+func (w *Writer) lastEvents(t int64, end End) {
+	e := &w.events
+	for s := range e.carry {
+		if n := e.carry[s].n; n > 0 {
+			e.carry[s].n = 0
+			w.binaryEvent(s, t, e.carry[s].b[:n])
+		}
+	}
+	if end.ExitCode != nil {
+		c := w.beginLine(t, "x")
+		c.text = strconv.AppendInt(c.text, int64(*end.ExitCode), 10)
+		w.endLine(c, t)
+	}
+	if e.frameOpen {
+		w.endFrame()
+	}
+}
+
+// finish writes the end of the recording, on the writer goroutine once
+// every chunk is written: the index and the trailer. The hot path has
+// stopped (Close), so its totals are final.
 func (w *Writer) finish(t int64, end End) {
 	if !w.wroteHead {
 		w.fail(fmt.Errorf("close: %w; the recording is empty", ErrNotBegun))
 		return
 	}
-	// A character still waiting for its last bytes will never get them.
-	for s := range w.carry {
-		if n := w.carry[s].n; n > 0 {
-			w.carry[s].n = 0
-			w.binaryEvent(s, t, w.carry[s].b[:n])
-		}
-	}
-	if end.ExitCode != nil {
-		w.beginLine(t, "x")
-		w.line = strconv.AppendInt(w.line, int64(*end.ExitCode), 10)
-		w.endLine()
-	}
-	if w.open {
-		w.closeFrame()
-	}
 	if w.hasErr.Load() {
 		return
 	}
+	e := &w.events
 	dur := roundMicros(t)
-	if dur < w.emitted {
-		dur = w.emitted
+	if dur < e.emitted {
+		dur = e.emitted
 	}
 	tr := Trailer{
 		End:          w.opts.Now().UTC(),
@@ -46,10 +55,10 @@ func (w *Writer) finish(t int64, end End) {
 		Reason:       string(end.Reason),
 		Message:      strings.ToValidUTF8(clip(end.Message, maxMessage), "\uFFFD"),
 		ExitCode:     end.ExitCode,
-		Frames:       w.seq,
-		Events:       w.events,
-		Bytes:        w.bytes,
-		Chain:        hex.EncodeToString(w.chain[:]),
+		Frames:       w.frame.seq,
+		Events:       e.count,
+		Bytes:        e.bytes,
+		Chain:        hex.EncodeToString(w.frame.chain[:]),
 		HeaderSHA256: hex.EncodeToString(w.headerSum[:]),
 	}
 	if off, ok := w.writeIndex(); ok {
@@ -66,10 +75,7 @@ func (w *Writer) finish(t int64, end End) {
 		w.fail(fmt.Errorf("encode trailer: %w", err))
 		return
 	}
-	w.skip = appendSkippable(w.skip[:0], trailerMagic, payload)
-	if _, err := w.sink.Write(w.skip); err != nil {
-		w.fail(err)
-	}
+	w.frame.putSkippable(trailerMagic, payload)
 	if signErr != nil {
 		w.fail(signErr)
 	}
