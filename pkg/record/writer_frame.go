@@ -39,7 +39,7 @@ type frameState struct {
 	zenc    *zstd.Encoder // the open frame's compressor, nil when stored
 	level   zstd.EncoderLevel
 	raw     rawEncoder
-	stored  int64 // data frames stored raw, for Stats
+	stored  int64  // data frames stored raw, for Stats
 	skip    []byte // a skippable frame being built
 }
 
