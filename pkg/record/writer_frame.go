@@ -117,7 +117,7 @@ func (w *Writer) writeHeader(line []byte) {
 	f := &w.frame
 	w.headerSum = sha256.Sum256(line)
 	f.chain = sha256.Sum256([]byte(chainSeed))
-	w.startFrame(false, w.opts.Level)
+	w.startFrame(false, zstd.SpeedFastest) // one line: a stronger level would only cost its set-up
 	w.frameText(line)
 	w.closeFrame(frameEnd{textSize: int64(len(line))})
 	w.store.afterHeader()
