@@ -3,10 +3,14 @@ package session
 import (
 	"context"
 	"errors"
+	"reflect"
+	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/klog/v2"
 )
 
 // client-go's stream copies report a failed copy through
@@ -51,18 +55,34 @@ func sessionEnded(err error, msg string) bool {
 
 var quietOnce sync.Once
 
-// quietStreamCopies wraps utilruntime's error handlers, once per process.
+// upstreamLogError is the handler that logs, in utilruntime.ErrorHandlers.
+const upstreamLogError = "k8s.io/apimachinery/pkg/util/runtime.logError"
+
+// quietStreamCopies replaces utilruntime's logging handler, once per
+// process, with quietLogError. It leaves the handlers alone if the logging
+// one is not where apimachinery puts it.
 func quietStreamCopies() {
 	quietOnce.Do(func() {
-		next := utilruntime.ErrorHandlers
-		wrapped := make([]utilruntime.ErrorHandler, len(next))
-		for i, h := range next {
-			wrapped[i] = func(ctx context.Context, err error, msg string, kv ...any) {
-				if !sessionEnded(err, msg) {
-					h(ctx, err, msg, kv...)
-				}
+		for i, h := range utilruntime.ErrorHandlers {
+			if f := runtime.FuncForPC(reflect.ValueOf(h).Pointer()); f != nil && f.Name() == upstreamLogError {
+				handlers := slices.Clone(utilruntime.ErrorHandlers)
+				handlers[i] = quietLogError
+				utilruntime.ErrorHandlers = handlers
+				return
 			}
 		}
-		utilruntime.ErrorHandlers = wrapped
 	})
+}
+
+// quietLogError is apimachinery's logError, line for line, but for the
+// copy errors the session caused. It takes logError's place in the
+// handlers, so the call depth it logs at names the same caller, and its
+// lines are kubectl's to the byte.
+func quietLogError(ctx context.Context, err error, msg string, keysAndValues ...any) {
+	if sessionEnded(err, msg) {
+		return
+	}
+	logger := klog.FromContext(ctx).WithCallDepth(3)
+	logger = klog.LoggerWithName(logger, "UnhandledError")
+	logger.Error(err, msg, keysAndValues...) //nolint:logcheck // as upstream
 }

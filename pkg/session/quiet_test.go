@@ -69,4 +69,9 @@ func check(t *testing.T, logged *bytes.Buffer, err error, msg string, want bool)
 	if got := strings.Contains(logged.String(), msg); got != want {
 		t.Errorf("%q (%v, ended by us %v): logged %v, want %v; log %q", msg, err, endedByUs.Load(), got, want, logged.String())
 	}
+	// A line that is logged names its caller, as kubectl's do (the e2e
+	// tests compare rexec's stderr with kubectl's).
+	if want && !strings.Contains(logged.String(), "quiet_test.go:") {
+		t.Errorf("%q logged as %q, not at its caller", msg, logged.String())
+	}
 }
