@@ -656,8 +656,8 @@ func TestWriteErrorStopsRecording(t *testing.T) {
 	if !errors.Is(w.Err(), errDiskFull) || !strings.Contains(w.Err().Error(), "write recording") {
 		t.Fatalf("Err() = %v, want the disk error with context", w.Err())
 	}
-	// The hot path now fails at once, even with the queue full and nobody
-	// draining it.
+	// The hot path now fails at once, even with its room used up and
+	// nothing left to write it.
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
