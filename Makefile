@@ -10,7 +10,7 @@ BIN      = _output/bin/kubectl-rexec
 GATEWAY_BIN = _output/bin/rexec-gateway
 GO      ?= go
 
-.PHONY: s3-build build build-gateway test test-fast unit e2e bench bench-e2e demo cluster-build cluster-up cluster-down vet fmt clean install dist
+.PHONY: s3-build build build-gateway test test-fast unit e2e bench bench-ab bench-e2e demo cluster-build cluster-up cluster-down vet fmt clean install dist
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/kubectl-rexec
@@ -54,6 +54,10 @@ cluster-build:
 bench: build cluster-build
 	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 ./pkg/record/
 	bash test/bench/bench.sh
+
+# The throughput A/B alone: shared cores and client pinned, both protocols.
+bench-ab: build cluster-build
+	BENCH_PARTS=throughput bash test/bench/bench.sh
 
 demo: build cluster-build
 	bash test/demo.sh

@@ -1,6 +1,9 @@
 package record
 
-import "time"
+import (
+	"strconv"
+	"time"
+)
 
 // The At methods record an event stamped with the time it happened rather
 // than the time of the call. A caller that holds events back for a while
@@ -15,25 +18,14 @@ import "time"
 // binary codes (docs/FORMAT.md, 4.2).
 const redactedCode = "H"
 
+// at is the session time of t; under mu.
 func (w *Writer) at(t time.Time) int64 { return int64(t.Sub(w.start)) }
 
-func (w *Writer) streamAt(k kind, t time.Time, p []byte) error {
-	if err := w.ready(); err != nil {
-		return err
-	}
-	if len(p) == 0 {
-		return nil
-	}
-	bp := w.free.get(len(p))
-	copy((*bp)[headroom:], p)
-	return w.enqueue(item{t: w.at(t), buf: bp, kind: k})
-}
-
 // StdoutAt is Stdout for bytes written at t.
-func (w *Writer) StdoutAt(t time.Time, p []byte) error { return w.streamAt(kStdout, t, p) }
+func (w *Writer) StdoutAt(t time.Time, p []byte) error { return w.stream(kStdout, p, t) }
 
 // StdinAt is Stdin for bytes sent at t.
-func (w *Writer) StdinAt(t time.Time, p []byte) error { return w.streamAt(kStdin, t, p) }
+func (w *Writer) StdinAt(t time.Time, p []byte) error { return w.stream(kStdin, p, t) }
 
 // RedactedStdinAt records that n bytes were sent to stdin at t without
 // recording them (an H event).
@@ -44,7 +36,17 @@ func (w *Writer) RedactedStdinAt(t time.Time, n int) error {
 	if n <= 0 {
 		return nil
 	}
-	return w.enqueue(item{t: w.at(t), kind: kRedacted, a: n})
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.admit(resizeRoom); err != nil {
+		return err
+	}
+	ts := w.at(t)
+	c := w.beginLine(ts, redactedCode)
+	c.text = strconv.AppendInt(c.text, int64(n), 10)
+	w.countOther(c, resizeRoom)
+	w.endLine(c, ts)
+	return nil
 }
 
 // ResizeAt is Resize for a size set at t.
@@ -52,7 +54,13 @@ func (w *Writer) ResizeAt(t time.Time, cols, rows int) error {
 	if err := w.ready(); err != nil {
 		return err
 	}
-	return w.enqueue(item{t: w.at(t), kind: kResize, a: cols, b: rows})
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.admit(resizeRoom); err != nil {
+		return err
+	}
+	w.resizeEvent(w.at(t), cols, rows)
+	return nil
 }
 
 // MarkerAt is Marker for a marker placed at t.
@@ -60,5 +68,11 @@ func (w *Writer) MarkerAt(t time.Time, label string) error {
 	if err := w.ready(); err != nil {
 		return err
 	}
-	return w.enqueue(item{t: w.at(t), kind: kMarker, s: label})
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.admit(int64(len(label)) + resizeRoom); err != nil {
+		return err
+	}
+	w.markerEvent(w.at(t), label)
+	return nil
 }

@@ -7,10 +7,12 @@
 //
 // Writing: Create (or NewWriter) starts a Writer; Begin writes the header;
 // Stdout, Stderr, Stdin, Resize and Marker are the hot path, called from the
-// stream goroutines: they copy and timestamp the data and queue it for a
-// single writer goroutine that encodes, compresses and writes it, flushing a
-// complete zstd block to the file every second so that a killed process
-// loses about a second at most. Close writes the end.
+// stream goroutines: they timestamp the data and write it as event lines
+// into a chunk of about 128 KiB, which a single writer goroutine compresses
+// (or stores), hashes and writes to the file as one complete zstd block,
+// full or a second old, so that a killed process loses about a second at
+// most, and a failing disk at most 256 KiB of what the user saw. Close
+// writes the end. writer.go lists the files that hold each job.
 //
 // Reading: Open (or NewReader) reads the header; Next returns events with
 // absolute session times and the exact bytes of each stream, checking every

@@ -6,7 +6,7 @@ import (
 )
 
 // frameEncoder is what a data frame is written through: the zstd encoder,
-// or rawEncoder when the writer is behind.
+// or rawEncoder when the frame is stored.
 type frameEncoder interface {
 	Reset(w io.Writer)
 	Write(p []byte) (int, error)
@@ -22,90 +22,74 @@ const (
 )
 
 // rawEncoder writes standard zstd frames made of raw (stored) blocks. It
-// costs about a memcpy per byte, so the recorder can always keep up with a
-// stream: the writer uses it for a frame only when events are queueing up
-// faster than compression drains them, and goes back to compressing as soon
-// as the queue has drained. Any zstd decoder reads these frames.
+// costs a copy per byte, so the recorder can always keep up with a stream:
+// the writer uses it for a frame only when the stream waited for the
+// compressor (writer_store.go). Any zstd decoder reads these frames.
+//
+// Every Write ends its blocks, so Flush has nothing to do; Close ends the
+// frame with an empty last block.
 type rawEncoder struct {
 	w       io.Writer
-	buf     []byte // block header room + pending block bytes
-	started bool   // the frame header is written
-	err     error
-}
-
-func newRawEncoder() *rawEncoder {
-	return &rawEncoder{buf: make([]byte, 3, 3+rawBlockMax)}
+	started bool // the frame header is written
+	hdr     [6]byte
 }
 
 // Reset starts a new frame on w. Like the zstd encoder's, it writes
-// nothing yet: the writer takes the frame's offset after Reset.
+// nothing yet.
 func (e *rawEncoder) Reset(w io.Writer) {
-	e.w, e.err, e.started = w, nil, false
-	e.buf = e.buf[:3]
+	e.w, e.started = w, false
 }
 
 func (e *rawEncoder) Write(p []byte) (int, error) {
 	n := len(p)
-	for len(p) > 0 && e.err == nil {
-		room := 3 + rawBlockMax - len(e.buf)
-		if room == 0 {
-			e.block(false)
-			continue
-		}
-		if room > len(p) {
-			room = len(p)
-		}
-		e.buf = append(e.buf, p[:room]...)
-		p = p[room:]
-	}
-	if e.err != nil {
-		return 0, e.err
+	e.start()
+	for len(p) > 0 {
+		k := min(len(p), rawBlockMax)
+		e.block(p[:k], false)
+		p = p[k:]
 	}
 	return n, nil
 }
 
-// Flush ends the current block so a reader of a torn file gets it.
-func (e *rawEncoder) Flush() error {
-	if len(e.buf) > 3 {
-		e.block(false)
-	}
-	return e.err
-}
+// Flush does nothing: every Write ends its blocks.
+func (e *rawEncoder) Flush() error { return nil }
 
-// Close writes the last block, which ends the frame.
+// Close writes an empty last block, which ends the frame.
 func (e *rawEncoder) Close() error {
-	e.block(true)
-	return e.err
+	e.start()
+	e.block(nil, true)
+	return nil
 }
 
-// block writes the pending bytes as one raw block.
-func (e *rawEncoder) block(last bool) {
-	size := len(e.buf) - 3
-	h := uint32(size) << 3 // block type 0 (raw) in bits 1-2
+// start writes the frame header: no content size, not single segment, no
+// checksum, no dictionary.
+func (e *rawEncoder) start() {
+	if e.started {
+		return
+	}
+	e.started = true
+	binary.LittleEndian.PutUint32(e.hdr[:4], zstdMagic)
+	e.hdr[4] = 0
+	e.hdr[5] = rawWindowDescriptor
+	_, _ = e.w.Write(e.hdr[:6])
+}
+
+// block writes p as one raw block.
+func (e *rawEncoder) block(p []byte, last bool) {
+	h := uint32(len(p)) << 3 // block type 0 (raw) in bits 1-2
 	if last {
 		h |= 1
 	}
-	e.buf[0], e.buf[1], e.buf[2] = byte(h), byte(h>>8), byte(h>>16)
-	e.write(e.buf)
-	e.buf = e.buf[:3]
-}
-
-func (e *rawEncoder) write(p []byte) {
-	if e.err != nil {
+	e.hdr[0], e.hdr[1], e.hdr[2] = byte(h), byte(h>>8), byte(h>>16)
+	_, _ = e.w.Write(e.hdr[:3])
+	if f, ok := e.w.(*frameState); ok && len(p) >= inPlaceMin {
+		f.writeInPlace(p) // the writer's own output: no copy
 		return
 	}
-	if !e.started {
-		e.started = true
-		var hdr [6]byte
-		binary.LittleEndian.PutUint32(hdr[:4], zstdMagic)
-		hdr[4] = 0 // no content size, not single segment, no checksum, no dictionary
-		hdr[5] = rawWindowDescriptor
-		if _, err := e.w.Write(hdr[:]); err != nil {
-			e.err = err
-			return
-		}
-	}
-	if _, err := e.w.Write(p); err != nil {
-		e.err = err
-	}
+	_, _ = e.w.Write(p)
 }
+
+// inPlaceMin is the least a block holds for it to be written from where it
+// is rather than copied: below it, one more piece of a vectored write
+// costs more than the copy.
+const inPlaceMin = 4 << 10

@@ -111,10 +111,10 @@ func TestReadIndexRefusesWhatItCannotTrust(t *testing.T) {
 func TestIndexLimit(t *testing.T) {
 	w := &Writer{}
 	for range 200000 {
-		w.appendIndex([]byte(`{"seq":1,"offset":1,"size":1,"text_offset":1,"text_size":1,"time_start":0,"time_end":0,"events":1,"chain":"00"}`))
+		w.index.add([]byte(`{"seq":1,"offset":1,"size":1,"text_offset":1,"text_size":1,"time_start":0,"time_end":0,"events":1,"chain":"00"}`))
 	}
-	if len(w.index) > maxIndexPayload+200 {
-		t.Errorf("index grew to %d bytes past its limit %d", len(w.index), maxIndexPayload)
+	if len(w.index.b) > maxIndexPayload+200 {
+		t.Errorf("index grew to %d bytes past its limit %d", len(w.index.b), maxIndexPayload)
 	}
 	if _, ok := w.writeIndex(); ok {
 		t.Error("an index past its limit was written")

@@ -201,8 +201,8 @@ type Event struct {
 type Stats struct {
 	Events int64 // event lines written
 	Frames int   // zstd frames completed, the header frame included
-	// RawFrames counts data frames stored uncompressed because events were
-	// queueing faster than compression drained them (Options.RawBacklog).
+	// RawFrames counts data frames stored uncompressed because compressing
+	// them would have slowed the stream (writer_store.go).
 	RawFrames int
 	Bytes     StreamBytes // raw stream bytes written
 }

@@ -115,6 +115,7 @@ func NewExecutor(cfg Config) *Executor {
 	if len(cfg.Signals) == 0 {
 		cfg.Signals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT}
 	}
+	quietStreamCopies() // quiet.go: no "Copying stdout failed" when the session ends the stream
 	return &Executor{cfg: cfg, closed: make(chan struct{})}
 }
 
@@ -190,7 +191,7 @@ func (e *Executor) ExecuteWithContext(ctx context.Context, u *url.URL, config *r
 	}
 	u = route.apply(u)
 
-	fail := func(err error) { s.recordingFailed(err); cancel(err) }
+	fail := func(err error) { s.recordingFailed(err); endedByUs.Store(true); cancel(err) }
 	opts := remotecommand.StreamOptions{Tty: tty}
 	var gate *echoGate
 	if e.redactsInput(stdin != nil, tty) {
@@ -453,6 +454,7 @@ func (e *Executor) watchSignals(ctx context.Context, s *live, cancel context.Can
 			s.mu.Lock()
 			s.signal = sig
 			s.mu.Unlock()
+			endedByUs.Store(true)
 			cancel(&InterruptedError{Signal: sig})
 		case <-done:
 		case <-ctx.Done():

@@ -25,7 +25,7 @@ type outputTee struct {
 func (t *outputTee) Write(p []byte) (int, error) {
 	if err := t.record(p); err != nil {
 		t.fail(err)
-		return 0, err
+		return 0, &teeError{err}
 	}
 	return t.out.Write(p)
 }
@@ -42,7 +42,7 @@ func (t *inputTee) Read(p []byte) (int, error) {
 	if n > 0 {
 		if rerr := t.record(p[:n]); rerr != nil {
 			t.fail(rerr)
-			return 0, rerr
+			return 0, &teeError{rerr}
 		}
 	}
 	return n, err

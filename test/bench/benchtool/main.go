@@ -8,6 +8,8 @@
 //	benchtool session -script FILE [-prompt P] -- CMD...
 //	                                                    types a scripted shell session into a pty
 //	benchtool report RESULTS.tsv                        medians, ratios and targets
+//	benchtool abtable RESULTS.tsv                       the throughput A/B: ratio and CPU per GiB,
+//	                                                    per source and protocol, pinned and shared
 //	benchtool get FIELD < JSON                          one field of a JSON object (no jq needed)
 //
 // run, keys and session print one JSON object on stdout.
@@ -46,6 +48,8 @@ func main() {
 		err = sessionCmd(os.Args[2:])
 	case "report":
 		err = reportCmd(os.Args[2:])
+	case "abtable":
+		err = abtableCmd(os.Args[2:])
 	case "get":
 		err = getCmd(os.Args[2:])
 	default:
@@ -406,17 +410,20 @@ var targets = map[string]target{
 	"keys_p99":   {"ms", "rexec <= kubectl + 0.1 ms", func(r, k float64) bool { return r <= k+0.1 }},
 	"startup":    {"ms", "ratio <= 1.05", func(r, k float64) bool { return r/k <= 1.05 }},
 	"rss":        {"MiB", "rexec <= kubectl + 16 MiB", func(r, k float64) bool { return r <= k+16 }},
+	"cpugib":     {"s/GiB", "rexec - kubectl <= 1.5 s/GiB", func(r, k float64) bool { return r-k <= 1.5 }},
 	"cpu":        {"s", "", nil},
 	"size":       {"bytes", "", nil},
 }
 
+// targetFor is the target of the longest prefix of metric in targets.
 func targetFor(metric string) target {
+	best, bestLen := target{}, -1
 	for prefix, t := range targets {
-		if strings.HasPrefix(metric, prefix) {
-			return t
+		if strings.HasPrefix(metric, prefix) && len(prefix) > bestLen {
+			best, bestLen = t, len(prefix)
 		}
 	}
-	return target{}
+	return best
 }
 
 // reportCmd prints, per metric and variant, the median of each tool, the
@@ -426,33 +433,8 @@ func reportCmd(args []string) error {
 	if len(args) != 1 {
 		return errors.New("usage: benchtool report RESULTS.tsv")
 	}
-	f, err := os.Open(args[0])
+	order, vals, err := readResults(args[0])
 	if err != nil {
-		return err
-	}
-	defer func() { _ = f.Close() }()
-	type key struct{ metric, variant string }
-	var order []key
-	vals := map[key]map[string][]float64{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		p := strings.Split(sc.Text(), "\t")
-		if len(p) != 4 {
-			continue
-		}
-		v, err := strconv.ParseFloat(p[3], 64)
-		if err != nil {
-			continue
-		}
-		s := sample{p[0], p[1], p[2], v}
-		k := key{s.metric, s.variant}
-		if vals[k] == nil {
-			vals[k] = map[string][]float64{}
-			order = append(order, k)
-		}
-		vals[k][s.tool] = append(vals[k][s.tool], s.value)
-	}
-	if err := sc.Err(); err != nil {
 		return err
 	}
 	fmt.Printf("%-22s %-25s %4s %14s %14s %7s  %s\n", "metric", "variant", "runs", "kubectl", "rexec", "ratio", "target")
@@ -478,6 +460,96 @@ func reportCmd(args []string) error {
 	return nil
 }
 
+type resultKey struct{ metric, variant string }
+
+// readResults reads bench.sh's results: per metric and variant, in the
+// order they first appear, the values of each tool.
+func readResults(path string) ([]resultKey, map[resultKey]map[string][]float64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer func() { _ = f.Close() }()
+	var order []resultKey
+	vals := map[resultKey]map[string][]float64{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		p := strings.Split(sc.Text(), "\t")
+		if len(p) != 4 {
+			continue
+		}
+		v, err := strconv.ParseFloat(p[3], 64)
+		if err != nil {
+			continue
+		}
+		s := sample{p[0], p[1], p[2], v}
+		k := resultKey{s.metric, s.variant}
+		if vals[k] == nil {
+			vals[k] = map[string][]float64{}
+			order = append(order, k)
+		}
+		vals[k][s.tool] = append(vals[k][s.tool], s.value)
+	}
+	return order, vals, sc.Err()
+}
+
+// abtableCmd prints the throughput A/B of bench.sh as one table: for each
+// source and protocol, with the client pinned on a core of its own and
+// with every process sharing the cores, the throughput ratio rexec/kubectl
+// and the client CPU per GiB of each tool, and what rexec adds.
+func abtableCmd(args []string) error {
+	if len(args) != 1 {
+		return errors.New("usage: benchtool abtable RESULTS.tsv")
+	}
+	order, vals, err := readResults(args[0])
+	if err != nil {
+		return err
+	}
+	type row struct{ source, proto string }
+	var rows []row
+	seen := map[row]bool{}
+	for _, k := range order {
+		src, ok := strings.CutPrefix(k.metric, "throughput_")
+		if !ok {
+			continue
+		}
+		proto, _, _ := strings.Cut(k.variant, " ")
+		if r := (row{src, proto}); !seen[r] {
+			seen[r] = true
+			rows = append(rows, r)
+		}
+	}
+	med := func(metric, variant, tool string) (float64, bool) {
+		v := vals[resultKey{metric, variant}][tool]
+		return median(v), len(v) > 0
+	}
+	cell := func(src, variant string) string {
+		kt, ok1 := med("throughput_"+src, variant, "kubectl")
+		rt, ok2 := med("throughput_"+src, variant, "rexec")
+		kc, ok3 := med("cpugib_"+src, variant, "kubectl")
+		rc, ok4 := med("cpugib_"+src, variant, "rexec")
+		if !ok1 || !ok2 || !ok3 || !ok4 || kt == 0 {
+			return fmt.Sprintf("%-38s", "-")
+		}
+		return fmt.Sprintf("%5.2f %4s  %5.2f %5.2f %+6.2f %4s", rt/kt, passMiss(rt/kt >= 0.97), kc, rc, rc-kc, passMiss(rc-kc <= 1.5))
+	}
+	fmt.Printf("%-14s %-9s  %-38s  %-38s\n", "", "", "client pinned (taskset -c 1)", "shared cores")
+	head := fmt.Sprintf("%-10s %-20s", "ratio", "CPU s/GiB k / r / +")
+	fmt.Printf("%-14s %-9s  %-38s  %-38s\n", "source", "protocol", head, head)
+	for _, r := range rows {
+		fmt.Printf("%-14s %-9s  %s  %s\n", r.source, r.proto, cell(r.source, r.proto+" pinned"), cell(r.source, r.proto))
+	}
+	fmt.Println("(ratio: rexec/kubectl throughput, target >= 0.97; k / r: client CPU (user+sys) per GiB of kubectl and rexec; +: what rexec adds, target <= 1.5)")
+	return nil
+}
+
+func passMiss(ok bool) string {
+	if ok {
+		return "PASS"
+	}
+	return "MISS"
+}
+
 func fmtVal(v []float64, m float64, unit string) string {
 	if len(v) == 0 {
 		return "-"
@@ -489,6 +561,8 @@ func fmtVal(v []float64, m float64, unit string) string {
 		return fmt.Sprintf("%.3f ms", m)
 	case "":
 		return fmt.Sprintf("%.3f", m)
+	case "s/GiB":
+		return fmt.Sprintf("%.2f %s", m, unit)
 	}
 	return fmt.Sprintf("%.1f %s", m, unit)
 }

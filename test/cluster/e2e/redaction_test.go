@@ -36,7 +36,8 @@ func TestTypedSecretsNotRecorded(t *testing.T) {
 		}
 		defer func() { _ = ptmx.Close() }()
 		var screen syncBuffer
-		go func() { _, _ = io.Copy(&screen, ptmx) }()
+		drained := make(chan struct{}) // the pty reached its end: all output is in screen
+		go func() { _, _ = io.Copy(&screen, ptmx); close(drained) }()
 		write := func(s string) {
 			if _, err := ptmx.Write([]byte(s)); err != nil {
 				t.Fatal(err)
@@ -85,6 +86,12 @@ func TestTypedSecretsNotRecorded(t *testing.T) {
 		typeEchoed("exit 0")
 		if err := cmd.Wait(); err != nil {
 			t.Fatalf("rexec: %v; screen %q", err, clip(screen.String()))
+		}
+		// The last lines (the recording's path) may still be in the pty.
+		select {
+		case <-drained:
+		case <-ctx.Done():
+			t.Fatalf("the pty never reached its end; screen %q", clip(screen.String()))
 		}
 
 		rc := onlyRecording(t, res{stderr: screen.String(), recordDir: dir, recordings: recordingsIn(t, dir)})

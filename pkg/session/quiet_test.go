@@ -1,0 +1,77 @@
+package session
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"strings"
+	"testing"
+
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/klog/v2"
+)
+
+// TestQuietStreamCopies: client-go's "Copying stdout failed" lines are
+// dropped when the session ended the stream (the tee refused the bytes, or
+// the context was cancelled), and nothing else is.
+func TestQuietStreamCopies(t *testing.T) {
+	var logged bytes.Buffer
+	fs := flag.NewFlagSet("klog", flag.ContinueOnError)
+	klog.InitFlags(fs)
+	_ = fs.Set("logtostderr", "false")
+	_ = fs.Set("alsologtostderr", "false")
+	_ = fs.Set("stderrthreshold", "FATAL")
+	klog.SetOutput(&logged)
+	defer func() {
+		klog.SetOutput(nil)
+		_ = fs.Set("logtostderr", "true")
+	}()
+	quietStreamCopies()
+	diskFull := errors.New("write recording: no space left on device")
+	cases := []struct {
+		err    error
+		msg    string
+		logged bool
+	}{
+		{&teeError{diskFull}, "Copying stdout failed", false},
+		{&teeError{diskFull}, "Copying stdin failed", false},
+		{context.Canceled, "Copying stderr failed", false},
+		{context.Canceled, "Waiting for server to close stdin failed", false},
+		{errors.New("read tcp: connection reset by peer"), "Copying stdout failed", true},
+		{&teeError{diskFull}, "Encoding terminal size failed", true},
+	}
+	// Once the session has ended the stream, a copy failing on the
+	// connection it closed is its doing too.
+	closed := errors.New("next reader: read tcp 127.0.0.1:56166->127.0.0.1:43505: use of closed network connection")
+	cases = append(cases, struct {
+		err    error
+		msg    string
+		logged bool
+	}{closed, "Copying stderr failed", true})
+	defer endedByUs.Store(false)
+	for i, c := range cases {
+		if i == len(cases)-1 {
+			check(t, &logged, c.err, c.msg, true)
+			endedByUs.Store(true)
+			check(t, &logged, c.err, c.msg, false)
+			continue
+		}
+		check(t, &logged, c.err, c.msg, c.logged)
+	}
+}
+
+func check(t *testing.T, logged *bytes.Buffer, err error, msg string, want bool) {
+	t.Helper()
+	logged.Reset()
+	utilruntime.HandleErrorWithLogger(klog.Background(), err, msg)
+	klog.Flush()
+	if got := strings.Contains(logged.String(), msg); got != want {
+		t.Errorf("%q (%v, ended by us %v): logged %v, want %v; log %q", msg, err, endedByUs.Load(), got, want, logged.String())
+	}
+	// A line that is logged names its caller, as kubectl's do (the e2e
+	// tests compare rexec's stderr with kubectl's).
+	if want && !strings.Contains(logged.String(), "quiet_test.go:") {
+		t.Errorf("%q logged as %q, not at its caller", msg, logged.String())
+	}
+}
