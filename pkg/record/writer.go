@@ -53,6 +53,9 @@ type Options struct {
 	// it must hold an ed25519 key (an ed25519.PrivateKey will do). The
 	// writer refuses to begin with another kind of key.
 	Signer crypto.Signer
+	// Witness, when set, is told each checkpoint once it is in the file,
+	// and the trailer before it is written (anchor.go).
+	Witness Witness
 
 	forceRaw bool // tests: store every data frame
 }
@@ -737,7 +740,7 @@ func (w *Writer) closeFrame() {
 	}
 	w.sink.hashing = false
 	w.sink.h.Sum(w.chain[:0])
-	payload, err := json.Marshal(Checkpoint{
+	cp := Checkpoint{
 		Seq:        w.seq,
 		Offset:     w.frameOff,
 		Size:       w.sink.n - w.frameOff,
@@ -747,7 +750,8 @@ func (w *Writer) closeFrame() {
 		TimeEnd:    Seconds(w.emitted * 1000),
 		Events:     w.frameEvts,
 		Chain:      hex.EncodeToString(w.chain[:]),
-	})
+	}
+	payload, err := json.Marshal(cp)
 	if err != nil {
 		w.fail(fmt.Errorf("encode checkpoint: %w", err))
 		return
@@ -759,6 +763,8 @@ func (w *Writer) closeFrame() {
 	w.skip = appendSkippable(w.skip[:0], checkpointMagic, payload)
 	if _, err := w.sink.Write(w.skip); err != nil {
 		w.fail(err)
+	} else if w.opts.Witness != nil {
+		w.opts.Witness.Checkpoint(cp)
 	}
 	w.writeback()
 }
@@ -994,6 +1000,9 @@ func (w *Writer) finish(t int64, end End) {
 	}
 	if off, ok := w.writeIndex(); ok {
 		tr.IndexOffset = &off
+	}
+	if w.opts.Witness != nil {
+		w.opts.Witness.Close(&tr)
 	}
 	var signErr error
 	if w.opts.Signer != nil {
