@@ -109,6 +109,9 @@ func (o *exportOptions) run(path string) error {
 		fmt.Fprintf(o.streams.ErrOut, "warning: %v; everything recorded up to then was exported\n", err)
 		return nil
 	}
+	if errors.Is(err, record.ErrCorrupt) {
+		return fmt.Errorf("%w; the recording was altered or damaged: what was exported is not what was recorded, do not rely on it (kubectl rexec verify %s)", err, path)
+	}
 	return err
 }
 

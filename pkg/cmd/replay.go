@@ -184,13 +184,25 @@ func terminalSize(w any) (cols, rows int, ok bool) {
 }
 
 func (o *replayOptions) run(path string) error {
-	if o.commands || o.jump > 0 {
-		marks, err := catalog.Markers(path)
+	if o.commands {
+		marks, checked, err := catalog.Commands(path)
 		if err != nil {
 			return err
 		}
-		if o.commands {
-			return printCommands(o.streams.Out, marks)
+		if err := printCommands(o.streams.Out, marks); err != nil {
+			return err
+		}
+		if !checked && len(marks) > 0 {
+			fmt.Fprintln(o.streams.ErrOut, "note: listed from the index at the end of the recording, which is not checked against its events; `kubectl rexec verify` checks them")
+		}
+		return nil
+	}
+	if o.jump > 0 {
+		// The index's markers are enough to find where to start: what is
+		// played from there is read from the frames, and checked.
+		marks, err := catalog.Markers(path)
+		if err != nil {
+			return err
 		}
 		if o.jump > len(marks) {
 			return fmt.Errorf("%s has %d commands; there is no command %d (see --commands)", path, len(marks), o.jump)
