@@ -106,19 +106,10 @@ func (s *Spool) ensureDir() error {
 	if s.Dir == "" {
 		return errors.New("upload spool: no directory")
 	}
-	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
-		return fmt.Errorf("create upload spool %s: %w", s.Dir, err)
-	}
-	fi, err := os.Stat(s.Dir)
-	if err != nil {
-		return fmt.Errorf("upload spool: %w", err)
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		if err := os.Chmod(s.Dir, 0o700); err != nil {
-			return fmt.Errorf("restrict upload spool %s to 0700: %w", s.Dir, err)
-		}
-	}
-	return nil
+	// Refused when others can write it; tightened to 0700 unless it is a
+	// symbolic link (config.PrivateDir).
+	_, err := config.PrivateDir(s.Dir, "upload spool", true)
+	return err
 }
 
 func (s *Spool) entryPath(id string) string { return filepath.Join(s.Dir, id+".json") }
