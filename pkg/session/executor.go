@@ -167,6 +167,9 @@ func (e *Executor) Execute(u *url.URL, config *rest.Config, stdin io.Reader, std
 func (e *Executor) ExecuteWithContext(ctx context.Context, u *url.URL, config *rest.Config, stdin io.Reader, stdout, stderr io.Writer, tty bool, sizes remotecommand.TerminalSizeQueue) error {
 	defer e.closeOnce.Do(func() { close(e.closed) })
 
+	if err := checkExecURL(u, e.cfg.WebSocket); err != nil {
+		return err
+	}
 	var route Route
 	if e.cfg.Route != nil {
 		r, err := e.cfg.Route()
