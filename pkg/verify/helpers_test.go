@@ -80,8 +80,14 @@ func header() record.Header {
 // (FrameBytes 200), text, binary, input, resizes, a marker.
 func session(t testing.TB, signer ed25519.PrivateKey, end record.End) []byte {
 	t.Helper()
+	return sessionWitnessed(t, signer, end, nil)
+}
+
+// sessionWitnessed is session, told to witness as it is written.
+func sessionWitnessed(t testing.TB, signer ed25519.PrivateKey, end record.End, witness record.Witness) []byte {
+	t.Helper()
 	c := &clock{t: time.Date(2026, 11, 27, 6, 15, 0, 0, time.UTC)}
-	opts := record.Options{FrameBytes: 200, Now: c.Now}
+	opts := record.Options{FrameBytes: 200, Now: c.Now, Witness: witness}
 	if signer != nil {
 		opts.Signer = signer
 	}

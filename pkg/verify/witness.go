@@ -273,9 +273,12 @@ func (v *verifier) witness(res Result) Result {
 	if len(ignoredNotes(w)) > 0 {
 		res.notes = append(res.notes, ignoredNotes(w)...)
 	}
+	if len(seqs) == 0 && len(w.Ignored) > 0 {
+		return v.unwitnessed(res, w, fmt.Sprintf("the audit log holds the session's exec request but no anchor the session can have sent (%d others, see the note)", len(w.Ignored)))
+	}
 	if len(seqs) == 0 {
-		return v.unwitnessed(res, w, fmt.Sprintf("the audit log holds the session's exec request but no anchor of it "+
-			"(%d ignored): the client could not reach the API server, or the audit policy does not log selfsubjectreviews", len(w.Ignored)))
+		return v.unwitnessed(res, w, "the audit log holds the session's exec request but no anchor of it: "+
+			"the client could not reach the API server, or the audit policy does not log selfsubjectreviews")
 	}
 	last := first[seqs[len(seqs)-1]]
 	at := last.received
