@@ -1,9 +1,13 @@
 // Package verify checks recordings as evidence: it recomputes the hash
 // chain over every data frame, checks every checkpoint and the trailer
 // against what the frames hold, cross-checks what the chain does not cover,
-// and checks the trailer's ed25519 signature. It gives one verdict per file
-// (OK, ABRUPT, TAMPERED, NOT A RECORDING, UNSIGNED, ERROR) with an exit code
-// scripts can use. docs/FORMAT.md section 6 is the contract it checks.
+// checks the trailer's ed25519 signature, and checks the recording against
+// the anchors its session left in the cluster's audit log (witness.go). It
+// gives one verdict per file (OK, CONSISTENT, UNSIGNED, UNWITNESSED, ABRUPT,
+// ERROR, NOT A RECORDING, TAMPERED, ranked so that a forgery never gets a
+// milder one than an honest file) with an exit code scripts can use; only
+// an authenticated recording is OK. docs/FORMAT.md section 6 is the
+// contract it checks.
 //
 // It builds on pkg/record (Scan, the Reader, SigningInput) and adds what a
 // verifier needs beyond a reader: the chain is checked before anything is
