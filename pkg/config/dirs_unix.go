@@ -39,17 +39,21 @@ func dirOwnedSafely(name string, fi os.FileInfo) error {
 
 // PrivateGroup is true when gid is the user's own group: their primary
 // group, named after them (the user private group of most distributions,
-// whose umask 002 makes directories group-writable).
+// whose umask 002 makes directories group-writable). Where the account
+// database knows neither (a container image without /etc/passwd entries,
+// whose volumes Kubernetes makes group-writable for the pod's fsGroup), the
+// process's own primary group is taken as private: there is no other user
+// to share it with.
 func PrivateGroup(gid uint32) bool {
 	if int(gid) != os.Getgid() {
 		return false
 	}
-	u, err := user.LookupId(strconv.Itoa(getuid()))
-	if err != nil {
-		return false
+	u, uerr := user.LookupId(strconv.Itoa(getuid()))
+	g, gerr := user.LookupGroupId(strconv.FormatUint(uint64(gid), 10))
+	if uerr != nil && gerr != nil {
+		return true
 	}
-	g, err := user.LookupGroupId(strconv.FormatUint(uint64(gid), 10))
-	return err == nil && g.Name == u.Username
+	return uerr == nil && gerr == nil && g.Name == u.Username
 }
 
 // chmodPrivate sets dir to 0700 without following a symbolic link put in
