@@ -29,7 +29,10 @@ type State string
 
 // The states a listed file can be in.
 const (
-	// Complete: closed properly, with its trailer.
+	// Complete: closed properly, with its trailer. A listing reads the
+	// layout and the trailer, not the frames: it is not a verification
+	// (`kubectl rexec verify` is). For a local file the index it reads the
+	// layout from is checked against the file's checkpoints.
 	Complete State = "complete"
 	// Abrupt: cut off (the recorder was killed, the disk filled up);
 	// everything before the cut is readable.
@@ -63,6 +66,10 @@ type Entry struct {
 	Frames   int             `json:"frames"`
 	Header   *record.Header  `json:"header,omitempty"`
 	Trailer  *record.Trailer `json:"trailer,omitempty"`
+
+	// indexMarkers are the markers the index lists, for Inspect to check
+	// against the events; nil when the layout was walked or lists none.
+	indexMarkers []record.Marker
 }
 
 // User is the session's user name, "" when unknown.
@@ -156,6 +163,16 @@ func Summarize(path string) Entry {
 		e.Trailer = ix.Trailer
 		e.Duration = ix.Trailer.Duration
 		e.ExitCode = ix.Trailer.ExitCode
+		e.indexMarkers = ix.Markers
+		// The layout came from the index at the end, which nothing
+		// authenticates: a local file's checkpoints are a few small
+		// reads away, so check it against them (a remote one would cost
+		// a request per frame; `verify` checks everything).
+		if !source.IsRemote(path) {
+			if err := r.CheckIndex(); err != nil {
+				e.State, e.Problem = classify(err), err.Error()
+			}
+		}
 		return e
 	}
 	// No trailer: a plain asciicast file (nothing to miss), a cut-off

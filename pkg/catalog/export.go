@@ -58,7 +58,16 @@ type ExportOptions struct {
 // valid and complete up to there); a damaged one up to the damage.
 func Export(path string, w io.Writer, format string, o ExportOptions) error {
 	if format == FormatV3 {
-		return exportV3(path, w)
+		err := exportV3(path, w)
+		if err == nil || errors.Is(err, record.ErrAbrupt) {
+			// The text was copied without decoding events, so nothing has
+			// checked it yet: an altered recording must not export as if
+			// it were intact.
+			if cerr := checkChain(path); cerr != nil {
+				return cerr
+			}
+		}
+		return err
 	}
 	r, err := source.Open(path)
 	if err != nil {
@@ -395,4 +404,27 @@ func exportV3(path string, w io.Writer) error {
 			return fmt.Errorf("decompress: %w", rerr)
 		}
 	}
+}
+
+// checkChain checks the hash chain of the recording at path against its
+// checkpoints and trailer (record.Index.VerifyChain): for the export that
+// copies the text without decoding events. A remote recording is laid out
+// from its index; a local one is walked.
+func checkChain(path string) error {
+	f, err := source.OpenFile(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var ix *record.Index
+	if source.IsRemote(path) {
+		ix, err = record.ReadIndex(f, f.Size())
+	}
+	if ix == nil {
+		ix, err = record.Scan(f, f.Size())
+	}
+	if err != nil {
+		return err
+	}
+	return ix.VerifyChain(f)
 }

@@ -70,35 +70,84 @@ func Inspect(path string) (Info, error) {
 		}
 	}
 	info.LastEvent = record.Seconds(last)
+	if info.State == Complete {
+		if err := checkDerived(r, info); err != nil {
+			info.State, info.Problem = classify(err), err.Error()
+		}
+	}
 	return info, nil
 }
 
+// checkDerived checks what the index at the end of a recording says (its
+// copy of the checkpoints, its markers) against the recording, once every
+// event has been read: info shows nothing that was not checked.
+func checkDerived(r *record.Reader, info Info) error {
+	if err := r.CheckIndex(); err != nil {
+		return err
+	}
+	if info.indexMarkers == nil {
+		return nil
+	}
+	same := len(info.indexMarkers) == len(info.Markers)
+	for i := 0; same && i < len(info.Markers); i++ {
+		m := info.indexMarkers[i]
+		same = m.Label == info.Markers[i].Label && m.Time == info.Markers[i].Time.Duration()
+	}
+	if !same {
+		return &record.CorruptError{Frame: -1, Offset: r.Index().TrailerOffset,
+			Err: errors.New("the index's markers differ from the recording's marker events: the index at the end of the recording was altered")}
+	}
+	return nil
+}
+
 // Markers returns the recording's marker events (its commands, in a TTY
-// session recorded with command marking). A cut-off recording gives the
-// markers before the cut without error.
+// session recorded with command marking), from the index at its end when it
+// has one: what finding a command to jump to needs, without reading the
+// events. A cut-off recording gives the markers before the cut without
+// error.
 func Markers(path string) ([]Marker, error) {
-	r, err := source.OpenSummary(path)
+	ms, _, err := markers(path, true)
+	return ms, err
+}
+
+// Commands returns the recording's marker events for a listing, and
+// whether they were checked. A local recording's are read from its events,
+// each frame checked against its checkpoint as it is decoded. A remote
+// one's come from the index at its end when it has one, which is derived
+// data nothing authenticates: checked is then false (reading them from the
+// events would download the whole object; `verify` does).
+func Commands(path string) (ms []Marker, checked bool, err error) {
+	ms, fromIndex, err := markers(path, source.IsRemote(path))
+	return ms, !fromIndex, err
+}
+
+func markers(path string, useIndex bool) ([]Marker, bool, error) {
+	open := source.Open
+	if useIndex {
+		open = source.OpenSummary
+	}
+	r, err := open(path)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer r.Close()
-	if im := r.Index().Markers; im != nil {
+	if im := r.Index().Markers; useIndex && im != nil {
 		// The index lists them: no event needs reading (a remote
 		// recording is not downloaded for its commands).
 		ms := make([]Marker, len(im))
 		for i, m := range im {
 			ms[i] = Marker{Time: record.Seconds(m.Time), Label: m.Label}
 		}
-		return ms, nil
+		return ms, true, nil
 	}
 	var ms []Marker
 	for {
 		ev, err := r.Next()
 		if err != nil {
 			if errors.Is(err, io.EOF) || errors.Is(err, record.ErrAbrupt) {
-				return ms, nil
+				return ms, false, nil
 			}
-			return ms, err
+			return ms, false, err
 		}
 		if ev.Code == 'm' {
 			ms = append(ms, Marker{Time: record.Seconds(ev.Time), Label: string(ev.Data)})

@@ -3,6 +3,7 @@ package cmd
 import (
 	"context"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 
@@ -170,11 +171,33 @@ func (o *execOptions) kubeContext(f cmdutil.Factory) (string, string) {
 	return name, cluster
 }
 
-// secretFlags take a credential as their value.
+// What goes into a recording of rexec's own command line (client_argv) is
+// redacted before it is written (RedactArgs). The list is deliberate:
+//
+//   - secretFlags carry a credential as their value: --token (a bearer
+//     token) and --password (basic auth). Their value is replaced, in the
+//     forms --flag=value and --flag value (pflag has no other form for
+//     them: they have no shorthand).
+//   - Any URL-looking text in any argument, in any form (--server=URL,
+//     -s URL, -sURL, --proxy-url URL, --upload URL, ...), has its user
+//     info ("user:password@", or a token as "token@") replaced: a URL may
+//     carry a credential whatever the flag.
+//   - Kept, as they are no secret: --username (who logs in, like the
+//     header's user), --as, --as-group, --as-uid and --as-user-extra (an
+//     identity), and the paths of --kubeconfig, --client-key,
+//     --client-certificate, --certificate-authority and --sign-key (a path
+//     names a secret, it does not hold it).
+//   - The remote command after "--" is kept verbatim: it is what the
+//     session ran, recorded in the header's argv as well, and part of the
+//     evidence; what it prints is recorded too.
 var secretFlags = map[string]bool{"--token": true, "--password": true}
 
-// RedactArgs returns argv with the values of credential flags replaced, so
-// the client command line can go into a recording.
+// urlUserinfo matches the user info of a URL anywhere in an argument: the
+// scheme, "://", then anything up to "@" that holds no "/", "?", "#" or "@".
+var urlUserinfo = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://)[^/?#@\s]*@`)
+
+// RedactArgs returns argv with credentials replaced by REDACTED, so that
+// the client command line can go into a recording (see secretFlags).
 func RedactArgs(argv []string) []string {
 	out := make([]string, len(argv))
 	copy(out, argv)
@@ -183,6 +206,7 @@ func RedactArgs(argv []string) []string {
 		if a == "--" {
 			break
 		}
+		out[i] = urlUserinfo.ReplaceAllString(a, "${1}REDACTED@")
 		name, _, hasValue := strings.Cut(a, "=")
 		if !secretFlags[name] {
 			continue

@@ -177,6 +177,9 @@ func (o *exportOptions) export(path string, w io.Writer) error {
 		fmt.Fprintf(o.streams.ErrOut, "warning: %s; everything recorded up to then was exported\n", safe(err.Error()))
 		return nil
 	}
+	if errors.Is(err, record.ErrCorrupt) {
+		return fmt.Errorf("%w; the recording was altered or damaged: what was exported is not what was recorded, do not rely on it (kubectl rexec verify %s)", err, path)
+	}
 	return err
 }
 

@@ -289,6 +289,32 @@ func spoolStdin(in io.Reader) (*os.File, error) {
 	return f, nil
 }
 
+// printCommands lists the recording's commands. A local recording's are
+// read from its events, checked as they are decoded; a remote one's come
+// from its index, which nothing authenticates: that is said.
+func (o *replayOptions) printCommands(rec *recording) error {
+	var (
+		marks   []catalog.Marker
+		checked = true
+		err     error
+	)
+	if rec.plain == nil && rec.ra == nil {
+		marks, checked, err = catalog.Commands(rec.path)
+	} else {
+		marks, err = rec.markers()
+	}
+	if err != nil {
+		return err
+	}
+	if err := printCommands(o.streams.Out, marks, o.output == "json"); err != nil {
+		return err
+	}
+	if !checked && len(marks) > 0 {
+		fmt.Fprintln(o.streams.ErrOut, "note: listed from the index at the end of the recording, which is not checked against its events; `kubectl rexec verify` checks them")
+	}
+	return nil
+}
+
 // markers returns the recording's commands.
 func (rec *recording) markers() ([]catalog.Marker, error) {
 	var ms []catalog.Marker
@@ -328,13 +354,15 @@ func (o *replayOptions) run(path string) error {
 		return err
 	}
 	defer rec.close()
-	if o.commands || o.jump > 0 {
+	if o.commands {
+		return o.printCommands(rec)
+	}
+	if o.jump > 0 {
+		// The index's markers are enough to find where to start: what is
+		// played from there is read from the frames, and checked.
 		marks, err := rec.markers()
 		if err != nil {
 			return err
-		}
-		if o.commands {
-			return printCommands(o.streams.Out, marks, o.output == "json")
 		}
 		if o.jump > len(marks) {
 			return fmt.Errorf("%s has %d commands; there is no command %d (see --commands)", safe(path), len(marks), o.jump)

@@ -206,6 +206,13 @@ func (r *run) handshakeCheck(h, other *handshake, used bool) Check {
 		statusText = fmt.Sprintf("%d %s", h.status, http.StatusText(h.status))
 	}
 	detail := fmt.Sprintf("%s upgrade failed (%s): %s", h.label(), statusText, oneLine(errString(h.err)))
+	if h.kind == kindWebSocket && r.serverURL != nil && r.serverURL.User != nil {
+		// No proxy is to blame: the dialer refuses the URL itself.
+		c := failCheck(detail, hopKubeconfig, "the server URL holds a user name and password, which the WebSocket exec stream does not allow: "+
+			"remove them from the cluster's server URL and give the credentials in the kubeconfig's user entry")
+		c.Data = data
+		return c
+	}
 	switch {
 	case h.kind == kindWebSocket && other.works && h.fallback && h.status == http.StatusForbidden:
 		c := warnCheck(fmt.Sprintf("WebSocket upgrade refused (403), SPDY works: OpenShift does this on some versions; rexec falls back automatically (%s)", oneLine(errString(h.err))),

@@ -156,6 +156,15 @@ func (r *run) kubeconfig(s *stepRun) {
 			detail += " (TLS server name " + cfg.TLSClientConfig.ServerName + ")"
 			data["tlsServerName"] = cfg.TLSClientConfig.ServerName
 		}
+		if u.User != nil {
+			// client-go sends it as basic auth on plain requests, but the
+			// WebSocket exec stream refuses such a URL outright.
+			c := failCheck(detail+": the server URL holds a user name and password (user:password@), which the WebSocket exec stream does not allow "+
+				"(kubectl exec fails on it with \"malformed ws or wss URL\")", hopKubeconfig,
+				"remove them from the cluster's server URL (or --server) and give the credentials in the kubeconfig's user entry (username and password, or a token)")
+			c.Data = data
+			return c
+		}
 		if u.Scheme == "http" {
 			return Check{Status: StatusWarn, Detail: detail + ": plain HTTP", Hint: "credentials and sessions travel unencrypted", Data: data}
 		}

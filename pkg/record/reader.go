@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"math"
 	"os"
 	"slices"
 	"strconv"
@@ -97,6 +98,7 @@ type Reader struct {
 	events        int64
 	bytes         StreamBytes
 	seeked        bool
+	negIntervals  int64 // events whose interval was negative (read as 0)
 
 	code    []byte
 	scratch []byte
@@ -266,6 +268,11 @@ func parseHeader(line []byte) (Header, error) {
 // Header returns the recording's header.
 func (r *Reader) Header() Header { return r.header }
 
+// NegativeIntervals counts the events read so far whose interval was
+// negative. They are read as 0 (docs/FORMAT.md, section 4.3); the reference
+// writer never writes one.
+func (r *Reader) NegativeIntervals() int64 { return r.negIntervals }
+
 // Trailer returns the trailer once Next has returned io.EOF; nil before, and
 // for a recording without one.
 func (r *Reader) Trailer() *Trailer { return r.trailer }
@@ -348,8 +355,13 @@ func (r *Reader) event(line []byte) (Event, bool, error) {
 	if err != nil {
 		return Event{}, false, err
 	}
-	if iv > 0 {
+	switch {
+	case iv > MaxSessionMicros-r.timeUs:
+		return Event{}, false, fmt.Errorf("the session time passes %v, the most a time.Duration holds: the interval %d.%06d s is not a session's", time.Duration(math.MaxInt64), iv/1e6, iv%1e6)
+	case iv > 0:
 		r.timeUs += iv
+	case iv < 0:
+		r.negIntervals++
 	}
 	r.frameEvents++
 	r.events++

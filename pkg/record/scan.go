@@ -40,6 +40,11 @@ type Index struct {
 	// nil when the index has none or the layout was walked (Scan): then
 	// only reading the events finds them.
 	Markers []Marker
+	// FromIndex is true when the layout was read from the index frame
+	// (ReadIndex) rather than walked: derived data, checked against the
+	// checkpoints in the file only by CheckIndex, and its markers only
+	// by reading the events.
+	FromIndex bool
 }
 
 // Checkpoints returns the checkpoints in order (Checkpoints()[i].Seq == i).

@@ -55,7 +55,7 @@ func ReadIndex(ra io.ReaderAt, size int64) (*Index, error) {
 	if err != nil {
 		return nil, err
 	}
-	ix := &Index{Size: size, Trailer: tr, TrailerOffset: tOff, Markers: marks}
+	ix := &Index{Size: size, Trailer: tr, TrailerOffset: tOff, Markers: marks, FromIndex: true}
 	if err := ix.fromCheckpoints(cps, iOff); err != nil {
 		return nil, err
 	}
@@ -142,3 +142,48 @@ func (ix *Index) fromCheckpoints(cps []Checkpoint, iOff int64) error {
 	}
 	return nil
 }
+
+// CheckIndex checks a layout read from the index (Index.FromIndex) against
+// the checkpoints in the file: each frame must be followed by a checkpoint
+// equal to the index's copy of it. It costs two small reads per frame,
+// cheap for a local file; it does not check the markers (only the events
+// can). An index that differs was altered: the error matches ErrCorrupt.
+// A walked layout (Scan) needs no check.
+func CheckIndex(ra io.ReaderAt, ix *Index) error {
+	if !ix.FromIndex {
+		return nil
+	}
+	for i, f := range ix.Frames {
+		cp, off, err := checkpointAfter(ra, f.Offset+f.Size, ix.TrailerOffset)
+		if err == nil && *cp != *f.Checkpoint {
+			err = fmt.Errorf("checkpoint %d in the file differs from the index's copy of it: the index at the end of the recording was altered", i)
+		}
+		if err != nil {
+			return &CorruptError{Frame: i, Offset: off, Err: err}
+		}
+	}
+	return nil
+}
+
+// checkpointAfter reads the checkpoint that follows a frame ending at pos,
+// skipping skippable frames that are not ours, before end.
+func checkpointAfter(ra io.ReaderAt, pos, end int64) (*Checkpoint, int64, error) {
+	for pos < end {
+		sk, err := readSkippable(ra, pos, end)
+		if err != nil {
+			return nil, pos, fmt.Errorf("no checkpoint where the index says a frame ends (offset %d): %w", pos, err)
+		}
+		if sk.magic == checkpointMagic {
+			cp, err := parseCheckpoint(ra, sk)
+			return cp, pos, err
+		}
+		if !isSkippable(sk.magic) || sk.magic == indexMagic || sk.magic == trailerMagic {
+			break
+		}
+		pos += sk.size
+	}
+	return nil, pos, fmt.Errorf("no checkpoint where the index says a frame ends (offset %d)", pos)
+}
+
+// CheckIndex is record.CheckIndex on the reader's own layout.
+func (r *Reader) CheckIndex() error { return CheckIndex(r.ra, r.idx) }

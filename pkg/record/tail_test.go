@@ -49,6 +49,13 @@ func TestReadIndexMatchesScan(t *testing.T) {
 		t.Errorf("markers %v, want an empty list", got.Markers)
 	}
 	got.Markers = nil // Scan does not read events
+	if !got.FromIndex {
+		t.Error("ReadIndex's layout does not say it came from the index")
+	}
+	if err := CheckIndex(bytes.NewReader(data), got); err != nil {
+		t.Errorf("CheckIndex of an intact recording: %v", err)
+	}
+	got.FromIndex = false
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("ReadIndex differs from Scan:\n got %+v\nwant %+v", got, want)
 	}

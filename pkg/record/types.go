@@ -3,6 +3,7 @@ package record
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 )
@@ -134,11 +135,19 @@ func (s Seconds) MarshalJSON() ([]byte, error) {
 	return appendMicros(nil, roundMicros(int64(s))), nil
 }
 
+// MaxSessionMicros is the longest session time, in microseconds, that a
+// time.Duration holds (about 292 years). A reader refuses a recording whose
+// times pass it rather than let them wrap around.
+const MaxSessionMicros = math.MaxInt64 / 1000
+
 // UnmarshalJSON reads a JSON number of seconds.
 func (s *Seconds) UnmarshalJSON(b []byte) error {
 	us, ok := parseMicros(b)
 	if !ok {
 		return fmt.Errorf("bad seconds value %q", b)
+	}
+	if us > MaxSessionMicros || us < -MaxSessionMicros {
+		return fmt.Errorf("seconds value %s is out of range (at most %d)", b, MaxSessionMicros/1_000_000)
 	}
 	*s = Seconds(us * 1000)
 	return nil
@@ -181,6 +190,9 @@ type Trailer struct {
 	// saves a reader the walk through the file, and is checked against the
 	// frames it describes.
 	IndexOffset *int64 `json:"index_offset,omitempty"`
+	// Anchors counts the anchors sent to the audit log while the
+	// recording was written (Options.Witness); not signed.
+	Anchors *Anchors `json:"anchors,omitempty"`
 }
 
 // Event is one decoded event. Binary events (O, E, I; ob, eb, ib in format

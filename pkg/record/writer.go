@@ -62,6 +62,9 @@ type Options struct {
 	// it must hold an ed25519 key (an ed25519.PrivateKey will do). The
 	// writer refuses to begin with another kind of key.
 	Signer crypto.Signer
+	// Witness, when set, is told each checkpoint once it is in the file,
+	// and the trailer before it is written (anchor.go).
+	Witness Witness
 
 	forceRaw bool   // tests: store every data frame
 	onStall  func() // tests: called, under mu, when a hot-path call waits for the file

@@ -41,6 +41,9 @@ type frameState struct {
 	raw     rawEncoder
 	stored  int64  // data frames stored raw, for Stats
 	skip    []byte // a skippable frame being built
+	// witness holds the checkpoints of this chunk for Options.Witness,
+	// told once the chunk is in the file.
+	witness []Checkpoint
 }
 
 // segment is a piece of a chunk's output: bytes of out, or a slice of the
@@ -201,7 +204,7 @@ func (w *Writer) closeFrame(end frameEnd) {
 	}
 	f.enc = nil
 	f.h.Sum(f.chain[:0])
-	payload, err := json.Marshal(Checkpoint{
+	cp := Checkpoint{
 		Seq:        f.seq,
 		Offset:     f.off,
 		Size:       f.size,
@@ -211,7 +214,11 @@ func (w *Writer) closeFrame(end frameEnd) {
 		TimeEnd:    Seconds(end.timeEnd * 1000),
 		Events:     end.events,
 		Chain:      hex.EncodeToString(f.chain[:]),
-	})
+	}
+	if w.opts.Witness != nil {
+		f.witness = append(f.witness, cp)
+	}
+	payload, err := json.Marshal(cp)
 	if err != nil {
 		w.fail(fmt.Errorf("encode checkpoint: %w", err))
 		return

@@ -55,6 +55,14 @@ func (w *Writer) tick() {
 	}
 }
 
+// tellWitness tells Options.Witness the checkpoints now in the file.
+func (w *Writer) tellWitness() {
+	for _, cp := range w.frame.witness {
+		w.opts.Witness.Checkpoint(cp)
+	}
+	w.frame.witness = w.frame.witness[:0]
+}
+
 // writeChunk writes one chunk into the file: the frame it opens, its text
 // through the frame's encoder to the end of a block, the frame's end and
 // checkpoint when it ends one, the trailer when it closes the recording.
@@ -82,6 +90,8 @@ func (w *Writer) writeChunk(c *chunk) bool {
 		w.iov = w.frame.pieces(w.iov)
 		if err := w.sink.write(w.iov); err != nil {
 			w.fail(err)
+		} else {
+			w.tellWitness()
 		}
 		clear(w.iov)
 		w.frame.segs = w.frame.segs[:0]

@@ -64,6 +64,12 @@ func (w *Writer) finish(t int64, end End) {
 	if off, ok := w.writeIndex(); ok {
 		tr.IndexOffset = &off
 	}
+	if w.opts.Witness != nil {
+		// The last frame's checkpoint goes to the file with the trailer,
+		// in one write: the witness hears of it first, then of the close.
+		w.tellWitness()
+		w.opts.Witness.Close(&tr)
+	}
 	var signErr error
 	if w.opts.Signer != nil {
 		// A failed signature still leaves a complete, verifiable (unsigned)

@@ -3,8 +3,10 @@ package session
 import (
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"strings"
 	"syscall"
 
@@ -54,6 +56,9 @@ func explain(err error) *ConnectionLostError {
 		return lost("the WebSocket closed without a close frame", hopProxyOrServer)
 	case errors.As(err, &netErr) && netErr.Timeout(), strings.Contains(msg, "i/o timeout"):
 		return lost("no reply to pings in time", hopPing)
+	case strings.Contains(msg, "malformed ws or wss URL"):
+		return lost("the server URL is not one a WebSocket may use", "check the kubeconfig's server URL (or --server): "+
+			"a user name and password in it (user:password@) is what the WebSocket exec stream refuses")
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF), strings.Contains(msg, "EOF"):
 		return lost("the connection was closed", hopProxyOrServer)
 	}
@@ -65,4 +70,29 @@ func explain(err error) *ConnectionLostError {
 // tripper reports one only as "unable to upgrade connection: ..." text.
 func upgradeRefused(err error) bool {
 	return httpstream.IsUpgradeFailure(err) || strings.Contains(err.Error(), "unable to upgrade connection")
+}
+
+// URLCredentialsError says that the API server URL holds a user name and
+// password, which the WebSocket exec stream refuses (the gorilla/websocket
+// dialer client-go uses fails with "malformed ws or wss URL", and kubectl
+// exec with it). URL is the server's address with the password hidden.
+type URLCredentialsError struct {
+	URL string
+}
+
+func (e *URLCredentialsError) Error() string {
+	return fmt.Sprintf("the API server URL %s holds a user name and password (user:password@), which the WebSocket exec "+
+		"stream does not allow (kubectl exec fails on it with \"malformed ws or wss URL\"): remove them from the cluster's "+
+		"server URL in the kubeconfig (or --server), and give the credentials in the kubeconfig's user entry "+
+		"(username and password, or a token)", e.URL)
+}
+
+// checkExecURL refuses, before anything is recorded or sent, an exec URL
+// the WebSocket stream cannot use.
+func checkExecURL(u *url.URL, websocket bool) error {
+	if !websocket || u == nil || u.User == nil {
+		return nil
+	}
+	shown := (&url.URL{Scheme: u.Scheme, User: u.User, Host: u.Host}).Redacted()
+	return &URLCredentialsError{URL: shown}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"strings"
 	"syscall"
@@ -46,3 +47,23 @@ type timeoutErr struct{}
 func (timeoutErr) Error() string   { return "i/o timeout" }
 func (timeoutErr) Timeout() bool   { return true }
 func (timeoutErr) Temporary() bool { return true }
+
+// TestServerURLWithPasswordNamed: an exec URL with user:password@ is
+// refused up front with a message that says what is wrong with it (and not
+// the password); the dialer's own "malformed ws or wss URL", should it
+// come, is explained the same way, not blamed on a proxy.
+func TestServerURLWithPasswordNamed(t *testing.T) {
+	u, _ := url.Parse("https://admin:srv-pass-Q9z@api.example:6443/api/v1/namespaces/default/pods/web/exec?command=sh")
+	err := checkExecURL(u, true)
+	if err == nil || !strings.Contains(err.Error(), "https://admin:xxxxx@api.example:6443 holds a user name and password") ||
+		strings.Contains(err.Error(), "srv-pass-Q9z") || strings.Contains(err.Error(), "proxy") {
+		t.Errorf("got %v", err)
+	}
+	if err := checkExecURL(u, false); err != nil {
+		t.Errorf("SPDY: %v", err)
+	}
+	got := explain(errors.New("malformed ws or wss URL"))
+	if strings.Contains(got.Error(), "proxy") || !strings.Contains(got.Error(), "user name and password") {
+		t.Errorf("explain: %v", got)
+	}
+}

@@ -60,6 +60,9 @@ type Config struct {
 	// OnBegin, when set, is called once the header is in the recording
 	// file at path (the live upload starts there).
 	OnBegin func(path string, h record.Header)
+	// NoAuditAnchors turns off the audit-log witness: the chain head sent
+	// to the API server at each checkpoint and at the close (anchor.go).
+	NoAuditAnchors bool
 
 	// The fields below serve the gateway, which runs many sessions in one
 	// server process on behalf of other users.
@@ -168,6 +171,9 @@ func (e *Executor) Execute(u *url.URL, config *rest.Config, stdin io.Reader, std
 func (e *Executor) ExecuteWithContext(ctx context.Context, u *url.URL, config *rest.Config, stdin io.Reader, stdout, stderr io.Writer, tty bool, sizes remotecommand.TerminalSizeQueue) error {
 	defer e.closeOnce.Do(func() { close(e.closed) })
 
+	if err := checkExecURL(u, e.cfg.WebSocket); err != nil {
+		return err
+	}
 	var route Route
 	if e.cfg.Route != nil {
 		r, err := e.cfg.Route()
@@ -313,6 +319,7 @@ type live struct {
 	began   sync.Once
 	onBegin func(record.Header) // Config.OnBegin, bound to the path
 	started time.Time
+	anchor  *anchorer // the audit-log witness (anchor.go); nil without one
 
 	mu        sync.Mutex
 	recErr    error
@@ -357,11 +364,19 @@ func (e *Executor) open(u *url.URL, config *rest.Config, stdin, tty bool) (*live
 	if e.cfg.AmendHeader != nil {
 		e.cfg.AmendHeader(&h)
 	}
-	w, err := e.createRecorder(h, now, id) // policy.go: the record mode
+	anchor := e.anchorer(config, id)
+	var witness record.Witness // a nil *anchorer must be a nil Witness
+	if anchor != nil {
+		witness = anchor
+	}
+	w, err := e.createRecorder(h, now, id, witness) // policy.go: the record mode
 	if err != nil {
+		if anchor != nil {
+			anchor.stop()
+		}
 		return nil, err
 	}
-	s := &live{w: w, header: h, started: now, config: config, wsFirst: e.cfg.WebSocket, ping: e.cfg.PingInterval}
+	s := &live{w: w, header: h, started: now, config: config, wsFirst: e.cfg.WebSocket, ping: e.cfg.PingInterval, anchor: anchor}
 	if e.cfg.OnBegin != nil && e.path != "" {
 		s.onBegin = func(h record.Header) { e.cfg.OnBegin(e.path, h) }
 	}
@@ -472,7 +487,11 @@ func (e *Executor) watchSignals(ctx context.Context, s *live, cancel context.Can
 func (e *Executor) finish(s *live, streamErr error) error {
 	s.begin("") // no upgrade ever succeeded: still a valid, closed recording
 	out := classify(s, streamErr)
-	if err := s.w.Close(out.end); err != nil && out.end.Reason != record.ReasonRecordingError {
+	err := s.w.Close(out.end)
+	if s.anchor != nil {
+		s.anchor.stop() // done already, unless the recording failed before its trailer
+	}
+	if err != nil && out.end.Reason != record.ReasonRecordingError {
 		out.end = record.End{Reason: record.ReasonRecordingError, Message: err.Error(), ExitCode: out.end.ExitCode}
 		out.err = &RecordingError{Path: e.path, Err: err}
 	}
@@ -483,6 +502,19 @@ func (e *Executor) finish(s *live, streamErr error) error {
 	}
 	e.closeOnce.Do(func() { close(e.closed) })
 	return out.err
+}
+
+// anchorer starts the audit-log witness of the session (anchor.go), unless
+// nothing is recorded or Config.NoAuditAnchors says not to.
+func (e *Executor) anchorer(config *rest.Config, id string) *anchorer {
+	if e.cfg.Mode == RecordOff || e.cfg.NoAuditAnchors || config == nil {
+		return nil
+	}
+	send, err := auditAnchorSender(config)
+	if err != nil {
+		return nil // the session's own requests would fail the same way
+	}
+	return newAnchorer(id, send)
 }
 
 // RecordingError says the recording failed mid-session, which ends the

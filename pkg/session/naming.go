@@ -66,25 +66,9 @@ func safePart(s string) string {
 	return out
 }
 
-// ensureDir creates dir as 0700. A directory rexec owns (the default) is
-// tightened to 0700; one the user chose is left alone but reported when
-// others can read it, since the recordings inside are the user's sessions.
+// ensureDir creates the recording directory, or checks the one that is
+// there (config.PrivateDir): one that others can write is refused, the
+// default one is tightened to 0700 unless it is a symbolic link.
 func ensureDir(dir string, owned bool) (warning string, err error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", fmt.Errorf("create recording directory %s: %w", dir, err)
-	}
-	fi, err := os.Stat(dir)
-	if err != nil {
-		return "", fmt.Errorf("stat recording directory %s: %w", dir, err)
-	}
-	if fi.Mode().Perm()&0o077 == 0 {
-		return "", nil
-	}
-	if owned {
-		if err := os.Chmod(dir, 0o700); err != nil {
-			return "", fmt.Errorf("restrict recording directory %s to 0700: %w", dir, err)
-		}
-		return "", nil
-	}
-	return fmt.Sprintf("warning: recording directory %s has mode %04o; others may list it (the recordings themselves are 0600)", dir, fi.Mode().Perm()), nil
+	return config.PrivateDir(dir, "recording directory", owned)
 }

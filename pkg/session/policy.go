@@ -50,11 +50,11 @@ type recorder interface {
 
 // createRecorder creates the recording for the session described by h,
 // as the record mode says.
-func (e *Executor) createRecorder(h record.Header, now time.Time, id string) (recorder, error) {
+func (e *Executor) createRecorder(h record.Header, now time.Time, id string, witness record.Witness) (recorder, error) {
 	if e.cfg.Mode == RecordOff {
 		return nopRecorder{}, nil
 	}
-	w, err := e.createWriter(h, now, id)
+	w, err := e.createWriter(h, now, id, witness)
 	if err == nil {
 		if e.cfg.Mode == RecordBestEffort {
 			return &bestEffort{w: w, warn: e.warnOnce(h.Rexec.TTY)}, nil
@@ -70,7 +70,7 @@ func (e *Executor) createRecorder(h record.Header, now time.Time, id string) (re
 
 // createWriter creates the recording file, before anything is sent to the
 // pod: when the recording cannot be created, the session does not start.
-func (e *Executor) createWriter(h record.Header, now time.Time, id string) (*record.Writer, error) {
+func (e *Executor) createWriter(h record.Header, now time.Time, id string, witness record.Witness) (*record.Writer, error) {
 	dir, owned, err := RecordDir(e.cfg.RecordDir)
 	if err != nil {
 		return nil, err
@@ -83,7 +83,11 @@ func (e *Executor) createWriter(h record.Header, now time.Time, id string) (*rec
 		fmt.Fprintln(e.cfg.ErrOut, warning)
 	}
 	path := filepath.Join(dir, FileName(now, e.cfg.Context, h.Rexec.Namespace, h.Rexec.Pod, id))
-	w, err := record.Create(path, e.cfg.Record)
+	opts := e.cfg.Record
+	if witness != nil {
+		opts.Witness = witness
+	}
+	w, err := record.Create(path, opts)
 	if err != nil {
 		return nil, &OpenError{Err: fmt.Errorf("create recording: %w; the session was not started because it could not be recorded", err)}
 	}

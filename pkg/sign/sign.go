@@ -34,8 +34,9 @@ const maxKeyFile = 1 << 20
 var ErrKeyPermissions = errors.New("private key is accessible by group or others")
 
 // LoadPrivateKey reads an ed25519 private key from path. It refuses a file
-// that group or others may read or write (like ssh does), a key protected
-// by a passphrase, and any key that is not ed25519.
+// that group or others may read or write (like ssh does), one owned by
+// another user or kept in a directory others can write (checkKeyPlace), a
+// key protected by a passphrase, and any key that is not ed25519.
 func LoadPrivateKey(path string) (ed25519.PrivateKey, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -51,6 +52,9 @@ func LoadPrivateKey(path string) (ed25519.PrivateKey, error) {
 	}
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 && runtime.GOOS != "windows" {
 		return nil, fmt.Errorf("signing key %s has mode %04o: %w; it must be readable by its owner only (chmod 600 %s)", path, perm, ErrKeyPermissions, path)
+	}
+	if err := checkKeyPlace(path, fi); err != nil {
+		return nil, err
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxKeyFile))
 	if err != nil {

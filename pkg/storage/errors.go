@@ -19,6 +19,10 @@ import (
 // does not exist.
 var ErrNotFound = errors.New("not found")
 
+// ErrExists is wrapped by the errors of Put and PutBytes when an object already exists at the
+// key: they never replace one.
+var ErrExists = errors.New("an object already exists at this key")
+
 // opError is every error this package returns: the operation, the location and the endpoint,
 // so that Explain can name them.
 type opError struct {
@@ -28,6 +32,7 @@ type opError struct {
 	err      error
 	notFound bool // wraps ErrNotFound too
 	noBucket bool // notFound because the bucket itself is missing
+	exists   bool // an upload found the key taken: wraps ErrExists too
 }
 
 func (e *opError) Error() string {
@@ -40,15 +45,30 @@ func (e *opError) Error() string {
 		return scrub(fmt.Sprintf("%s: bucket %q does not exist", where, e.url.Bucket))
 	case e.notFound:
 		return scrub(where + ": object not found")
+	case e.exists:
+		return scrub(where + ": an object already exists there, and uploads never replace one")
 	}
 	return scrub(fmt.Sprintf("%s: %v", where, e.err))
 }
 
 func (e *opError) Unwrap() []error {
-	if e.notFound {
+	switch {
+	case e.notFound:
 		return []error{ErrNotFound, e.err}
+	case e.exists:
+		return []error{ErrExists, e.err}
 	}
 	return []error{e.err}
+}
+
+// keyTaken tells whether an upload's error says its If-None-Match condition failed: an object
+// exists at the key (412), or another conditional write to it is in progress (409).
+func keyTaken(err error) bool {
+	switch errorCode(err) {
+	case "PreconditionFailed", "ConditionalRequestConflict":
+		return true
+	}
+	return httpStatus(err) == 412
 }
 
 // scrub removes the secret key and session token of the environment from s, should any server
@@ -124,6 +144,9 @@ func Explain(err error) string {
 	lmsg := strings.ToLower(msg)
 
 	switch {
+	case errors.Is(err, ErrExists):
+		return scrub(fmt.Sprintf("an object already exists at %s on %s: uploads never replace an object; "+
+			"nothing was written (upload to another key, or remove that object if it is not needed)", orDefault(loc, "that key"), endpoint))
 	case oe != nil && oe.noBucket, code == "NoSuchBucket":
 		return scrub(fmt.Sprintf("bucket %q does not exist at %s", bucket, endpoint))
 	case errors.Is(err, ErrNotFound), code == "NoSuchKey", code == "NoSuchVersion":

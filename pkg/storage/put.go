@@ -89,9 +89,35 @@ type PutResult struct {
 // are never stored. Files of MultipartThreshold bytes or more go up in parts, each part with its
 // own server-verified SHA-256, and the completion carries the composite checksum computed
 // beforehand from the file, which the server verifies too.
+//
+// Put never replaces an object: the PUT (or the completion of a multipart upload) is conditional
+// (If-None-Match: *), so that a store that honours it (AWS S3, versitygw, MinIO, Ceph RGW
+// 18+) refuses it when the key is taken, and the error matches ErrExists. A store that ignores
+// the condition would overwrite; callers check that the key is free first (Stat) to narrow that
+// to a race, and a versioned bucket keeps the earlier version anyway.
 func (s *Store) Put(ctx context.Context, in PutInput) (PutResult, error) {
 	res, err := s.put(ctx, in)
 	return res, s.wrap("upload", in.URL, err)
+}
+
+// ifNoneMatchAny is the value of the If-None-Match header that makes a write fail (412
+// Precondition Failed) when an object already exists at its key.
+const ifNoneMatchAny = "*"
+
+// noOverwrite is the S3 client the transfer manager uses for Put's multipart uploads: it makes
+// the completion (and a single PUT, should the transfer manager choose one) conditional.
+type noOverwrite struct {
+	transfermanager.S3APIClient
+}
+
+func (c noOverwrite) PutObject(ctx context.Context, in *s3.PutObjectInput, opts ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+	in.IfNoneMatch = aws.String(ifNoneMatchAny)
+	return c.S3APIClient.PutObject(ctx, in, opts...)
+}
+
+func (c noOverwrite) CompleteMultipartUpload(ctx context.Context, in *s3.CompleteMultipartUploadInput, opts ...func(*s3.Options)) (*s3.CompleteMultipartUploadOutput, error) {
+	in.IfNoneMatch = aws.String(ifNoneMatchAny)
+	return c.S3APIClient.CompleteMultipartUpload(ctx, in, opts...)
 }
 
 func (s *Store) put(ctx context.Context, in PutInput) (PutResult, error) {
@@ -161,6 +187,7 @@ func (s *Store) put(ctx context.Context, in PutInput) (PutResult, error) {
 		o.PartSizeBytes = ps
 		o.MultipartUploadThreshold = ps // we already decided: this is a multipart upload
 		o.ChecksumAlgorithm = tmtypes.ChecksumAlgorithmSha256
+		o.S3 = noOverwrite{o.S3}
 	})
 	if err != nil {
 		return PutResult{}, err
@@ -182,7 +209,7 @@ func (s *Store) put(ctx context.Context, in PutInput) (PutResult, error) {
 }
 
 // PutBytes uploads a small object (a live segment, for instance) from memory, with the same
-// server-verified SHA-256 and metadata rules as Put.
+// server-verified SHA-256, metadata rules and refusal to replace an object as Put.
 func (s *Store) PutBytes(ctx context.Context, u URL, data []byte, meta map[string]string, r *Retention) (PutResult, error) {
 	res, err := s.putBytes(ctx, u, data, meta, r)
 	return res, s.wrap("upload", u, err)
@@ -221,6 +248,7 @@ func (s *Store) putSingle(ctx context.Context, u URL, body io.ReadSeeker, size i
 		ChecksumSHA256: aws.String(send),
 		Metadata:       meta,
 		ContentType:    aws.String(ctype),
+		IfNoneMatch:    aws.String(ifNoneMatchAny),
 	}
 	if r != nil {
 		in.ObjectLockMode = lockMode

@@ -165,5 +165,5 @@ func (s *Store) wrap(op string, u URL, err error) error {
 	if err == nil {
 		return nil
 	}
-	return &opError{op: op, url: u, endpoint: s.endpoint, err: err}
+	return &opError{op: op, url: u, endpoint: s.endpoint, err: err, exists: op == "upload" && keyTaken(err)}
 }

@@ -2,11 +2,14 @@ package upload
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -196,6 +199,9 @@ func (l *Live) segment(ctx context.Context, size int64) error {
 	u := SegmentURL(l.target, seq)
 	start := time.Now()
 	res, err := l.store.PutBytes(ctx, u, buf, md, retention(l.opts.RetentionMode, l.opts.RetentionDays, start))
+	if errors.Is(err, storage.ErrExists) {
+		buf, res, err = l.adopt(ctx, u, buf, err)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.stats.UploadTime += time.Since(start)
@@ -211,6 +217,23 @@ func (l *Live) segment(ctx context.Context, size int64) error {
 	l.stats.Segments++
 	l.stats.Bytes += int64(len(buf))
 	return nil
+}
+
+// adopt handles a segment key that is taken (PutBytes never replaces an
+// object): when an earlier attempt stored the segment but its answer was
+// lost, the object holds the start of buf, and it becomes the segment as
+// it is. Anything else at the key is someone else's object: an error, and
+// the segment is tried again at the next turn.
+func (l *Live) adopt(ctx context.Context, u storage.URL, buf []byte, putErr error) ([]byte, storage.PutResult, error) {
+	info, err := l.store.Stat(ctx, u)
+	if err != nil || info.Size <= 0 || info.Size > int64(len(buf)) || info.SHA256 == "" || strings.Contains(info.SHA256, "-") {
+		return buf, storage.PutResult{}, putErr
+	}
+	sum := sha256.Sum256(buf[:info.Size])
+	if base64.StdEncoding.EncodeToString(sum[:]) != info.SHA256 {
+		return buf, storage.PutResult{}, putErr
+	}
+	return buf[:info.Size], storage.PutResult{VersionID: info.VersionID, SHA256: info.SHA256, Size: info.Size}, nil
 }
 
 func (l *Live) fail(err error) {

@@ -106,19 +106,10 @@ func (s *Spool) ensureDir() error {
 	if s.Dir == "" {
 		return errors.New("upload spool: no directory")
 	}
-	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
-		return fmt.Errorf("create upload spool %s: %w", s.Dir, err)
-	}
-	fi, err := os.Stat(s.Dir)
-	if err != nil {
-		return fmt.Errorf("upload spool: %w", err)
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		if err := os.Chmod(s.Dir, 0o700); err != nil {
-			return fmt.Errorf("restrict upload spool %s to 0700: %w", s.Dir, err)
-		}
-	}
-	return nil
+	// Refused when others can write it; tightened to 0700 unless it is a
+	// symbolic link (config.PrivateDir).
+	_, err := config.PrivateDir(s.Dir, "upload spool", true)
+	return err
 }
 
 func (s *Spool) entryPath(id string) string { return filepath.Join(s.Dir, id+".json") }
@@ -605,12 +596,17 @@ func upload(ctx context.Context, store Putter, e Entry) (Result, error) {
 		return res, fmt.Errorf("read %s: %w", e.Recording, err)
 	}
 	// Idempotence: an earlier attempt may have uploaded it and died before
-	// removing the entry.
+	// removing the entry. Another object at the key is never replaced:
+	// Put's conditional write refuses it where the store honours the
+	// condition, and this check covers the stores that ignore it (but for
+	// a race).
 	if info, err := store.Stat(ctx, target); err == nil && matches(info, size, sum) {
 		res.AlreadyUploaded = true
 		res.VersionID, res.SHA256, res.Size = info.VersionID, info.SHA256, info.Size
 		return res, nil
-	} else if err != nil && !errors.Is(err, storage.ErrNotFound) && (ctx.Err() != nil || unreachable(err)) {
+	} else if err == nil {
+		return res, keyTaken(res.URL, e.Recording, info)
+	} else if !errors.Is(err, storage.ErrNotFound) && (ctx.Err() != nil || unreachable(err)) {
 		// The store cannot be reached: the Put would fail the same way.
 		// Any other error (a HEAD that is denied, say) does not stop the
 		// upload.
@@ -625,6 +621,18 @@ func upload(ctx context.Context, store Putter, e Entry) (Result, error) {
 		Retention: retention(e.RetentionMode, e.RetentionDays, time.Now()),
 		SHA256:    sum,
 	})
+	if errors.Is(err, storage.ErrExists) {
+		// Taken since the Stat: by an earlier attempt of ours whose answer
+		// was lost, or by someone else.
+		if info, serr := store.Stat(ctx, target); serr == nil && matches(info, size, sum) {
+			res.AlreadyUploaded = true
+			res.VersionID, res.SHA256, res.Size = info.VersionID, info.SHA256, info.Size
+			return res, nil
+		} else if serr == nil {
+			return res, keyTaken(res.URL, e.Recording, info)
+		}
+		return res, &dropError{fmt.Sprintf("%s; the recording stays at %s", storage.Explain(err), e.Recording)}
+	}
 	if err != nil {
 		return res, err
 	}
@@ -645,6 +653,21 @@ func upload(ctx context.Context, store Putter, e Entry) (Result, error) {
 		res.VersionID = put.VersionID
 	}
 	return res, nil
+}
+
+// keyTaken is the error for a target that holds another object: retrying
+// cannot help (the spool drops the entry; the local recording stays).
+func keyTaken(url, recording string, info storage.ObjectInfo) error {
+	return &dropError{fmt.Sprintf("%s already holds another object (%d bytes, SHA-256 %s), and uploads never replace one: "+
+		"the recording stays at %s (to keep a copy in the store, kubectl rexec upload --to s3://BUCKET/ANOTHER-PREFIX %s)",
+		url, info.Size, orUnknown(info.SHA256), recording, recording)}
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
 }
 
 // unreachable tells whether err is a failure to reach the store at all.

@@ -296,13 +296,16 @@ func TestSpoolIdempotent(t *testing.T) {
 		t.Errorf("local recording kept: %v", err)
 	}
 
-	// A different file under the same key is uploaded (a new version).
+	// A different file under the same key is refused: uploads never
+	// replace an object, not even with a new version.
 	path2, _ := recording(t, dir, 6000)
 	e2 := e
 	e2.Recording, e2.RemoveLocal = path2, false
-	rep2, err := sp.Upload(ctx, cs, e2)
-	if err != nil || rep2.VersionID == first.VersionID || cs.count(u.Key) != 1 {
-		t.Errorf("upload of different content: %+v, %v, %d puts", rep2, err, cs.count(u.Key))
+	if _, err := sp.Upload(ctx, cs, e2); err == nil || !strings.Contains(err.Error(), "already holds another object") {
+		t.Errorf("upload of different content under the same key: %v", err)
+	}
+	if v := versions(t, store, u); v[u.Key] != 1 || cs.count(u.Key) != 0 {
+		t.Errorf("versions = %v, %d puts; want the one version, no put", v, cs.count(u.Key))
 	}
 }
 

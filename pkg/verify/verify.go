@@ -1,9 +1,13 @@
 // Package verify checks recordings as evidence: it recomputes the hash
 // chain over every data frame, checks every checkpoint and the trailer
 // against what the frames hold, cross-checks what the chain does not cover,
-// and checks the trailer's ed25519 signature. It gives one verdict per file
-// (OK, ABRUPT, TAMPERED, NOT A RECORDING, UNSIGNED, ERROR) with an exit code
-// scripts can use. docs/FORMAT.md section 6 is the contract it checks.
+// checks the trailer's ed25519 signature, and checks the recording against
+// the anchors its session left in the cluster's audit log (witness.go). It
+// gives one verdict per file (OK, CONSISTENT, UNSIGNED, UNWITNESSED, ABRUPT,
+// ERROR, NOT A RECORDING, TAMPERED, ranked so that a forgery never gets a
+// milder one than an honest file) with an exit code scripts can use; only
+// an authenticated recording is OK. docs/FORMAT.md section 6 is the
+// contract it checks.
 //
 // It builds on pkg/record (Scan, the Reader, SigningInput) and adds what a
 // verifier needs beyond a reader: the chain is checked before anything is
@@ -36,32 +40,46 @@ import (
 // Verdict is the outcome for one file.
 type Verdict string
 
-// The verdicts, from best to worst. Their exit codes are documented in
-// README.md and returned by ExitCode.
+// The verdicts, from best to worst (see severity). Only OK says the
+// recording is authenticated: signed by a key the verifier trusts (--pub),
+// or witnessed from start to close by the cluster's audit log
+// (--audit-log). Their exit codes are documented in README.md and returned
+// by ExitCode.
 const (
-	// OK: the chain, every checkpoint and the trailer check out (and the
-	// signature, if keys were given).
+	// OK: the chain, every checkpoint and the trailer check out, and the
+	// recording is authenticated: its signature is valid under one of the
+	// given keys, or the audit log witnesses it up to its close (and every
+	// requirement given, --pub and --audit-log, is met).
 	OK Verdict = "OK"
-	// Abrupt: no trailer; the recording was cut off (the recorder was
-	// killed or the disk filled up). The chain holds up to the last
-	// checkpoint; what follows it is missing.
-	Abrupt Verdict = "ABRUPT"
-	// Tampered: something does not match: the recording was altered or
-	// damaged. Check, Frame and Detail say what and where.
-	Tampered Verdict = "TAMPERED"
-	// NotRecording: not a kubectl-rexec recording (not zstd, not asciicast
-	// v3, or a plain asciicast file with nothing to verify).
-	NotRecording Verdict = "NOT A RECORDING"
+	// Consistent: the chain, every checkpoint and the trailer check out,
+	// but nothing authenticates the file: it is unsigned, or its signature
+	// was not checked (no --pub), and no audit log was given. Whoever can
+	// write the file could have rewritten it consistently.
+	Consistent Verdict = "CONSISTENT"
 	// Unsigned: intact, but keys were given (--pub) and the recording is
 	// not signed by any of them.
 	Unsigned Verdict = "UNSIGNED"
+	// Unwitnessed: intact, but an audit log was given (--audit-log) and it
+	// does not witness the recording up to its close: no anchor of its
+	// session, or the last anchors are missing.
+	Unwitnessed Verdict = "UNWITNESSED"
+	// Abrupt: no trailer; the recording was cut off (the recorder was
+	// killed or the disk filled up). The chain holds up to the last
+	// checkpoint; what follows it is missing. Nothing authenticates it: a
+	// recording has no signature before its trailer.
+	Abrupt Verdict = "ABRUPT"
 	// Error: the file could not be read, or uses a newer format version.
 	Error Verdict = "ERROR"
+	// NotRecording: not a kubectl-rexec recording (not zstd, not asciicast
+	// v3, or a plain asciicast file with nothing to verify).
+	NotRecording Verdict = "NOT A RECORDING"
+	// Tampered: something does not match: the recording was altered or
+	// damaged. Check, Frame and Detail say what and where.
+	Tampered Verdict = "TAMPERED"
 )
 
 // Exit codes of `kubectl rexec verify`: that of the worst verdict among the
-// files, in the order of severity TAMPERED, NOT A RECORDING, UNSIGNED,
-// ERROR, ABRUPT, OK. Usage errors exit 1 too.
+// files (severity). Usage errors exit 1 too.
 const (
 	ExitOK           = 0
 	ExitError        = 1
@@ -69,6 +87,8 @@ const (
 	ExitTampered     = 3
 	ExitNotRecording = 4
 	ExitUnsigned     = 5
+	ExitConsistent   = 6
+	ExitUnwitnessed  = 7
 )
 
 // ExitCode is the verdict's exit code.
@@ -76,36 +96,56 @@ func (v Verdict) ExitCode() int {
 	switch v {
 	case OK:
 		return ExitOK
-	case Abrupt:
-		return ExitAbrupt
-	case Tampered:
-		return ExitTampered
-	case NotRecording:
-		return ExitNotRecording
+	case Consistent:
+		return ExitConsistent
 	case Unsigned:
 		return ExitUnsigned
+	case Unwitnessed:
+		return ExitUnwitnessed
+	case Abrupt:
+		return ExitAbrupt
+	case NotRecording:
+		return ExitNotRecording
+	case Tampered:
+		return ExitTampered
 	}
 	return ExitError
 }
 
-// severity orders verdicts for ExitCode: higher is worse.
+// severity ranks verdicts, higher is worse, so that a forgery never gets a
+// milder verdict than an honest file can: each verdict proves less than the
+// one before it. CONSISTENT proves integrity but not authorship; UNSIGNED
+// and UNWITNESSED fail a requirement the verifier set (an honest file can
+// get them too, but a file can only get OK by meeting it); ABRUPT is
+// incomplete and never authenticated (a forger who removes the trailer
+// gets nothing milder than an honest unsigned file); ERROR proves nothing
+// (an unknown format_version is a choice of whoever wrote the header);
+// NOT A RECORDING and TAMPERED are what a file that is no honest
+// recording gets.
 func (v Verdict) severity() int {
 	switch v {
 	case OK:
 		return 0
-	case Abrupt:
+	case Consistent:
 		return 1
-	case Error:
-		return 2
 	case Unsigned:
+		return 2
+	case Unwitnessed:
 		return 3
-	case NotRecording:
+	case Abrupt:
 		return 4
-	case Tampered:
+	case Error:
 		return 5
+	case NotRecording:
+		return 6
+	case Tampered:
+		return 7
 	}
-	return 2
+	return 5
 }
+
+// Verdicts lists every verdict from best to worst.
+var Verdicts = []Verdict{OK, Consistent, Unsigned, Unwitnessed, Abrupt, Error, NotRecording, Tampered}
 
 // ExitCode is the exit code for a set of results: the worst verdict's.
 func ExitCode(results []Result) int {
@@ -136,6 +176,11 @@ type Options struct {
 	// carry a valid signature by one of them, else the verdict is UNSIGNED
 	// (not signed by any of them) or TAMPERED (the signature fails).
 	Keys []ed25519.PublicKey
+	// Witness is the cluster's audit log (--audit-log), read for the
+	// sessions to verify (ReadAuditLog). When set, a recording must be
+	// witnessed by it up to its close, else the verdict is UNWITNESSED, or
+	// TAMPERED when the log witnessed something else (witness.go).
+	Witness *AuditLog
 }
 
 // Result is the verdict for one file, with what was established.
@@ -155,6 +200,17 @@ type Result struct {
 	// the signature was checked against one of Options.Keys.
 	KeyID             string `json:"key_id,omitempty"`
 	SignatureVerified bool   `json:"signature_verified"`
+	// Authenticated is true when something the verifier trusts vouches for
+	// the whole recording: a signature under one of Options.Keys, or the
+	// audit log witnessing it up to its close. Only OK has it.
+	Authenticated bool `json:"authenticated"`
+	// Witness is what the audit log (Options.Witness) says about the
+	// recording; nil when no audit log was given.
+	Witness *Witnessed `json:"witness,omitempty"`
+	// NegativeIntervals counts events whose interval was negative, read as
+	// 0 (docs/FORMAT.md, section 4.3): the reference writer never writes
+	// one, so some other program wrote (or rewrote) these events.
+	NegativeIntervals int64 `json:"negative_intervals,omitempty"`
 
 	SessionID string `json:"session_id,omitempty"`
 	AuditID   string `json:"audit_id,omitempty"`
@@ -172,6 +228,11 @@ type Result struct {
 	Duration *record.Seconds `json:"duration,omitempty"`
 	Reason   string          `json:"reason,omitempty"`
 	ExitCode *int            `json:"exit_code,omitempty"`
+
+	// qualifier goes in parentheses after the verdict: "signed by ...".
+	qualifier string
+	// notes are appended to the summary after the detail.
+	notes []string
 }
 
 // File verifies the recording at path.
@@ -203,6 +264,14 @@ func Verify(ra io.ReaderAt, size int64, opts Options) Result {
 		t := v.verifiedUntil
 		res.VerifiedUntil = &t
 	}
+	if opts.Witness != nil {
+		res = v.witness(res)
+	}
+	if n := v.negIntervals; n > 0 {
+		res.NegativeIntervals = n
+		res.notes = append(res.notes, fmt.Sprintf("%d events have a negative interval, read as 0: "+
+			"the reference writer never writes one, so another program wrote these events", n))
+	}
 	if res.Summary == "" {
 		res.Summary = summary(res)
 	}
@@ -210,9 +279,12 @@ func Verify(ra io.ReaderAt, size int64, opts Options) Result {
 }
 
 // summary is the verdict as printed: "TAMPERED (chain check, frame 3 at
-// offset 1234): ...", "ABRUPT: ...".
+// offset 1234): ...", "OK (signed by KEY-ID)", "ABRUPT: ...".
 func summary(r Result) string {
 	s := string(r.Verdict)
+	if r.qualifier != "" {
+		s += " (" + r.qualifier + ")"
+	}
 	if r.Verdict == Tampered && r.Check != "" {
 		s += " (" + r.Check + " check"
 		switch {
@@ -225,6 +297,9 @@ func summary(r Result) string {
 	}
 	if r.Detail != "" {
 		s += ": " + r.Detail
+	}
+	for _, n := range r.notes {
+		s += "; note: " + n
 	}
 	return s
 }
@@ -269,6 +344,11 @@ type verifier struct {
 	// events.
 	indexMarkers    []byte
 	hasIndexMarkers bool
+	negIntervals    int64 // events with a negative interval (decode)
+	// What the witness check needs: the layout and, once decoded, the
+	// trailer (nil for a recording without one).
+	ix      *record.Index
+	trailer *record.Trailer
 }
 
 func tampered(check string, frame int, off int64, format string, args ...any) Result {
@@ -713,6 +793,7 @@ func (v *verifier) ourPayloadAt(p int64) (string, bool) {
 // decode reads every event, which checks each frame's text against its
 // checkpoint and the trailer's totals, then cross-checks the trailer.
 func (v *verifier) decode(ix *record.Index) Result {
+	v.ix = ix
 	rd, err := record.NewReader(v.ra, v.size)
 	if err != nil {
 		return v.readError(err, nil)
@@ -743,6 +824,7 @@ func (v *verifier) decode(ix *record.Index) Result {
 		}
 		if err != nil {
 			base.Events, base.Bytes = events, &streams
+			v.negIntervals = rd.NegativeIntervals()
 			return v.readError(err, &base)
 		}
 		events++
@@ -765,6 +847,7 @@ func (v *verifier) decode(ix *record.Index) Result {
 		last, lastAt, haveLast = ev, ev.Time, true
 	}
 	base.Events, base.Bytes = events, &streams
+	v.negIntervals = rd.NegativeIntervals()
 	if v.hasIndexMarkers && !bytes.Equal(marks, v.indexMarkers) {
 		i := max(firstDiff(marks, v.indexMarkers), 0)
 		r := tampered(CheckIndex, -1, ix.TrailerOffset, "the index's markers differ from the recording's marker events (from byte %d of the list)", i)
@@ -776,6 +859,7 @@ func (v *verifier) decode(ix *record.Index) Result {
 		base.Verdict, base.Detail = NotRecording, "a plain asciicast v3 file without checkpoints or trailer: nothing to verify"
 		return base
 	}
+	v.trailer = t
 	d := t.Duration
 	base.Duration, base.Reason, base.ExitCode = &d, t.Reason, t.ExitCode
 	bad := func(format string, args ...any) Result {
@@ -882,7 +966,7 @@ func (v *verifier) signature(t *record.Trailer, base Result, off int64) Result {
 			res.Verdict, res.Detail = Unsigned, "the recording is not signed"
 			return res
 		}
-		res.Verdict = OK
+		res.Verdict, res.qualifier = Consistent, "unsigned: not authenticated"
 		return res
 	}
 	if hasSig != hasKID || t.Signature == "" || t.KeyID == "" {
@@ -896,8 +980,10 @@ func (v *verifier) signature(t *record.Trailer, base Result, off int64) Result {
 		return bad("key_id %q is not a SHA256 key fingerprint", t.KeyID)
 	}
 	if len(v.opts.Keys) == 0 {
-		res.Verdict = OK
-		res.Summary = "OK (signed by " + t.KeyID + "; signature not checked: no --pub key given)"
+		// Anyone can write a key id and 64 random bytes: without the key
+		// the signature proves nothing.
+		res.Verdict = Consistent
+		res.qualifier = "claims a signature by " + t.KeyID + ", not checked: no --pub key given; not authenticated"
 		return res
 	}
 	msg := record.SigningInput(t)
@@ -906,8 +992,8 @@ func (v *verifier) signature(t *record.Trailer, base Result, off int64) Result {
 			if id := record.KeyID(k); id != t.KeyID {
 				return bad("the signature is by %s, but key_id says %s: key_id was altered", id, t.KeyID)
 			}
-			res.Verdict, res.SignatureVerified = OK, true
-			res.Summary = "OK (signed by " + t.KeyID + ")"
+			res.Verdict, res.SignatureVerified, res.Authenticated = OK, true, true
+			res.qualifier = "signed by " + t.KeyID
 			return res
 		}
 	}

@@ -13,21 +13,23 @@ import (
 )
 
 func TestIntactRecordings(t *testing.T) {
+	kid := record.KeyID(testPub())
 	for _, tc := range []struct {
-		name string
-		data []byte
-		keys []ed25519.PublicKey
-		want string
+		name    string
+		data    []byte
+		keys    []ed25519.PublicKey
+		verdict Verdict
+		want    string
 	}{
-		{"unsigned", session(t, nil, exited(0)), nil, "OK"},
-		{"unsigned interrupted", session(t, nil, interrupted), nil, "OK"},
-		{"signed, no key given", session(t, testKey, exited(3)), nil, "OK (signed by " + record.KeyID(testPub()) + "; signature not checked: no --pub key given)"},
-		{"signed, key given", session(t, testKey, exited(3)), []ed25519.PublicKey{testPub()}, "OK (signed by " + record.KeyID(testPub()) + ")"},
+		{"unsigned", session(t, nil, exited(0)), nil, Consistent, "CONSISTENT (unsigned: not authenticated)"},
+		{"unsigned interrupted", session(t, nil, interrupted), nil, Consistent, "CONSISTENT (unsigned: not authenticated)"},
+		{"signed, no key given", session(t, testKey, exited(3)), nil, Consistent, "CONSISTENT (claims a signature by " + kid + ", not checked: no --pub key given; not authenticated)"},
+		{"signed, key given", session(t, testKey, exited(3)), []ed25519.PublicKey{testPub()}, OK, "OK (signed by " + kid + ")"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := verifyBytes(tc.data, tc.keys...)
-			if r.Verdict != OK || r.Summary != tc.want {
-				t.Fatalf("got %s %q, want %q", r.Verdict, r.Summary, tc.want)
+			if r.Verdict != tc.verdict || r.Summary != tc.want || r.Authenticated != (tc.verdict == OK) {
+				t.Fatalf("got %s %q authenticated=%v, want %q", r.Verdict, r.Summary, r.Authenticated, tc.want)
 			}
 			if r.Frames < 5 || r.Events == 0 || r.VerifiedUntil == nil || r.Duration == nil || r.AuditID == "" {
 				t.Errorf("result %+v", r)
@@ -98,14 +100,15 @@ func flipCases(t *testing.T) []flipCase {
 }
 
 // checkFlip asserts the verdict for a recording with one byte changed: always
-// TAMPERED, except OK where unsigned verification is documented blind.
+// TAMPERED, except CONSISTENT where unsigned verification is documented
+// blind.
 func checkFlip(t *testing.T, tc flipCase, blind [][2]int64, off int64, mask byte) (ok bool) {
 	t.Helper()
 	r := verifyBytes(flip(tc.data, off, mask), tc.keys...)
 	if r.Verdict == Tampered && r.Check != "" && r.Detail != "" {
 		return false
 	}
-	if r.Verdict == OK && !tc.signed && inRanges(off, blind) {
+	if r.Verdict == Consistent && !tc.signed && inRanges(off, blind) {
 		return true
 	}
 	t.Errorf("%s: byte %d of %d ^%#02x (was %q): %s check=%q %s", tc.name, off, len(tc.data), mask, tc.data[off], r.Verdict, r.Check, r.Detail)
@@ -137,7 +140,7 @@ func TestRandomFlips(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("1000 flips: checks that caught them %v; %d OK inside the documented unsigned-blind bytes", checks, blindOK)
+	t.Logf("1000 flips: checks that caught them %v; %d CONSISTENT inside the documented unsigned-blind bytes", checks, blindOK)
 }
 
 // TestEveryUnchainedByteFlipped changes every byte that is not under the
@@ -172,7 +175,7 @@ func TestEveryUnchainedByteFlipped(t *testing.T) {
 				}
 			}
 		}
-		t.Logf("%s: %d changes to checkpoints and trailer; %d OK inside the unsigned-blind values", tc.name, n, blindOK)
+		t.Logf("%s: %d changes to checkpoints and trailer; %d CONSISTENT inside the unsigned-blind values", tc.name, n, blindOK)
 		if tc.signed && blindOK > 0 {
 			t.Errorf("%s: a signed recording let a change through", tc.name)
 		}
@@ -328,7 +331,7 @@ func TestWhatOnlyTheSignatureCatches(t *testing.T) {
 		for name, d := range map[string][]byte{"message edited": msg, "end hidden": hidden} {
 			r := verifyBytes(d, keys...)
 			switch {
-			case !signed && r.Verdict != OK:
+			case !signed && r.Verdict != Consistent:
 				t.Errorf("unsigned, %s: %s %s (a consistent edit is expected to pass unsigned)", name, r.Verdict, r.Detail)
 			case signed && (r.Verdict != Tampered || r.Check != CheckSignature):
 				t.Errorf("signed, %s: %s %s %s", name, r.Verdict, r.Check, r.Detail)
@@ -372,15 +375,30 @@ func TestExitCodes(t *testing.T) {
 	}{
 		{nil, 0},
 		{[]Verdict{OK, OK}, 0},
+		{[]Verdict{OK, Consistent}, 6},
+		{[]Verdict{Consistent, Unsigned}, 5},
+		{[]Verdict{Unwitnessed, Unsigned}, 7},
+		{[]Verdict{Unwitnessed, Abrupt}, 2},
 		{[]Verdict{OK, Abrupt}, 2},
 		{[]Verdict{Abrupt, Error}, 1},
-		{[]Verdict{Error, Unsigned}, 5},
+		{[]Verdict{Error, Unsigned}, 1},
 		{[]Verdict{Unsigned, NotRecording}, 4},
 		{[]Verdict{NotRecording, Tampered, OK}, 3},
 	} {
 		if got := ExitCode(rs(tc.vs...)); got != tc.want {
 			t.Errorf("%v: %d, want %d", tc.vs, got, tc.want)
 		}
+	}
+	// Verdicts is in order of severity, each with its own exit code.
+	codes := map[int]bool{}
+	for i, v := range Verdicts {
+		if i > 0 && ExitCode(rs(Verdicts[i-1], v)) != v.ExitCode() {
+			t.Errorf("%s does not rank worse than %s", v, Verdicts[i-1])
+		}
+		if codes[v.ExitCode()] {
+			t.Errorf("%s shares exit code %d", v, v.ExitCode())
+		}
+		codes[v.ExitCode()] = true
 	}
 }
 
@@ -414,15 +432,16 @@ func TestIndexMarkersChecked(t *testing.T) {
 	if r.Verdict != Tampered || r.Check != CheckIndex {
 		t.Errorf("changed marker in the index: %s %s %s", r.Verdict, r.Check, r.Detail)
 	}
-	if r := verifyBytes(data); r.Verdict != OK {
+	if r := verifyBytes(data); r.Verdict != Consistent {
 		t.Errorf("untouched: %s %s", r.Verdict, r.Detail)
 	}
 }
 
-// A recording of format version 1 (binary events ob, eb, ib) still verifies.
+// A recording of format version 1 (binary events ob, eb, ib) still verifies
+// (unsigned: intact, not authenticated).
 func TestFormatVersion1Verifies(t *testing.T) {
 	r := File("../record/testdata/format-v1-binary.cast.zst", Options{})
-	if r.Verdict != OK || r.Events != 14 {
+	if r.Verdict != Consistent || r.Events != 14 {
 		t.Fatalf("got %s %q, %d events", r.Verdict, r.Summary, r.Events)
 	}
 }

@@ -257,7 +257,7 @@ func TestRecordInputFalse(t *testing.T) {
 	if last := srv.Execs()[len(srv.Execs())-1]; last.Query.Get("stdin") != "true" {
 		t.Errorf("stdin was not attached: %v", last.Query)
 	}
-	if res := verify.File(r.recording, verify.Options{}); res.Verdict != verify.OK {
+	if res := verify.File(r.recording, verify.Options{}); res.Verdict != verify.Consistent {
 		t.Errorf("verify: %s", res.Summary)
 	}
 }
@@ -341,7 +341,7 @@ func TestVerifyCommand(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{good}, 0, good + ": OK (signed by " + id + "; signature not checked: no --pub key given)\n"},
+		{[]string{good}, 6, good + ": CONSISTENT (claims a signature by " + id + ", not checked: no --pub key given; not authenticated)\n"},
 		{[]string{"--pub", pub, good}, 0, good + ": OK (signed by " + id + ")\n"},
 		{[]string{"--pub", otherPub, good}, 5, good + ": UNSIGNED: signed by " + id + ", which is not one of the given keys\n"},
 		{[]string{cut}, 2, cut + ": ABRUPT: no trailer"},

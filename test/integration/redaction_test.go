@@ -228,7 +228,8 @@ func TestTypedSecretsAreNotKept(t *testing.T) {
 			if !strings.Contains(out, "echo visible-command-two") {
 				t.Errorf("commands:\n%s", out)
 			}
-			if out, code := cli(t, "verify", rec); code != 0 {
+			// Intact (unsigned: CONSISTENT, exit 6).
+			if out, code := cli(t, "verify", rec); code != 6 || !strings.Contains(out, ": CONSISTENT (unsigned: not authenticated)") {
 				t.Errorf("verify: %d %s", code, out)
 			}
 		})

@@ -107,7 +107,6 @@ func TestUploadAfterSession(t *testing.T) {
 	}{
 		{[]string{"ls", "s3://audit/rexec"}, "default/demo/main"},
 		{[]string{"info", url}, h.Rexec.SessionID},
-		{[]string{"verify", url}, "OK"},
 		{[]string{"grep", "hello-upload", "s3://audit/rexec/"}, "hello-upload"},
 		{[]string{"export", "--format", "text", url}, "hello-upload"},
 		{[]string{"replay", "--no-wait", "-q", url}, "hello-upload\n"},
@@ -116,6 +115,10 @@ func TestUploadAfterSession(t *testing.T) {
 		if got.code != 0 || !strings.Contains(got.stdout, tc.want) {
 			t.Errorf("%v: exit %d, stdout %q, stderr %q; want %q", tc.args, got.code, got.stdout, got.stderr, tc.want)
 		}
+	}
+	// Unsigned, and no audit log: intact but not authenticated.
+	if got := runCLI(t, env, "verify", url); got.code != 6 || !strings.Contains(got.stdout, ": CONSISTENT (unsigned: not authenticated)") {
+		t.Errorf("verify %s: exit %d, stdout %q, stderr %q", url, got.code, got.stdout, got.stderr)
 	}
 	// The secret never shows.
 	for _, s := range []string{r.stdout, r.stderr, string(local)} {

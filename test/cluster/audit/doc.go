@@ -8,6 +8,12 @@
 // WebSocket and SPDY, and joins every recording with the apiserver's audit
 // events for that exec request.
 //
+// It also proves the audit-log witness (docs/FORMAT.md section 6.2): the
+// anchors a session sends land in the audit log, `verify --audit-log`
+// finds an honest recording witnessed up to its close, and finds TAMPERED a
+// recording the user rewrote and signed again with their own key, which
+// `verify --pub` alone accepts.
+//
 // The plugin binary comes from $REXEC_BIN, or is built from the repository
 // root when it is unset (outside CI). There is no non-test code here.
 package audit

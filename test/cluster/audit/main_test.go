@@ -18,11 +18,16 @@ var (
 	auditLog string
 )
 
-// pod is created at start-up with one container, "main".
-const pod = "audited"
+// pod is created at start-up with one container, "main"; witnessPod is the
+// pod of the witness test's sessions, so that the join test counts its own.
+const (
+	pod        = "audited"
+	witnessPod = "witnessed"
+)
 
 // policy logs every pods/exec request at Metadata level (who, what, when,
-// the request URI with the command) and nothing else.
+// the request URI with the command), and the SelfSubjectReviews that carry
+// the recordings' anchors (docs/FORMAT.md section 6.2), and nothing else.
 const policy = `apiVersion: audit.k8s.io/v1
 kind: Policy
 omitStages: ["RequestReceived"]
@@ -31,6 +36,10 @@ rules:
   resources:
   - group: ""
     resources: ["pods/exec"]
+- level: Metadata
+  resources:
+  - group: "authentication.k8s.io"
+    resources: ["selfsubjectreviews"]
 - level: None
 `
 
@@ -63,7 +72,7 @@ func run(m *testing.M) int {
 	}
 	auditLog = filepath.Join(dir, "audit.log")
 	c, err := cluster.Start(context.Background(), cluster.Options{
-		Pods: []string{pod},
+		Pods: []string{pod, witnessPod},
 		ExtraAPIServerArgs: []string{
 			"--audit-policy-file=" + policyFile,
 			"--audit-log-path=" + auditLog,

@@ -71,7 +71,7 @@ func TestUploadThroughKubectl(t *testing.T) {
 		t.Errorf("lock mode %q without a retention setting", out.ObjectLockMode)
 	}
 	v := runCmd(t, "kubectl rexec verify", tc.Kubectl(), []string{"rexec", "verify", "s3://audit/" + m[1]}, i)
-	if v.code != 0 || !strings.Contains(v.stdout, "OK") {
+	if v.code != 6 || !strings.Contains(v.stdout, ": CONSISTENT (unsigned: not authenticated)") {
 		t.Errorf("verify s3://: exit %d, %q %q", v.code, v.stdout, v.stderr)
 	}
 }
