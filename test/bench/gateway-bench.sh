@@ -33,7 +33,8 @@
 #
 # Environment: BENCH_RUNS (6; a multiple of 3 puts each tool in each
 # position equally), BENCH_KEYS (200), GWBENCH_ZERO_SIZE, GWBENCH_RANDOM_SIZE,
-# GWBENCH_TEXT_SIZE (256M each), GWBENCH_IDLE (200), GWBENCH_UPSTREAM_RUNS
+# GWBENCH_TEXT_SIZE (256M each), GWBENCH_IDLE (200), GWBENCH_IDLE_WAIT (70s:
+# how long the sessions sit idle before they are measured), GWBENCH_UPSTREAM_RUNS
 # (3; 0 skips), GWBENCH_PROFILE (1; 0 skips), REXEC_BIN
 # (_output/bin/kubectl-rexec), GATEWAY_BIN (_output/bin/rexec-gateway),
 # BENCH_KEEP=1 keeps the work directory (results.tsv, logs, profiles).
@@ -47,6 +48,7 @@ ZERO_SIZE="${GWBENCH_ZERO_SIZE:-256M}"
 RANDOM_SIZE="${GWBENCH_RANDOM_SIZE:-256M}"
 TEXT_SIZE="${GWBENCH_TEXT_SIZE:-256M}"
 IDLE="${GWBENCH_IDLE:-200}"
+IDLE_WAIT="${GWBENCH_IDLE_WAIT:-70s}"
 UP_RUNS="${GWBENCH_UPSTREAM_RUNS:-3}"
 PROFILE="${GWBENCH_PROFILE:-1}"
 REXEC_BIN="${REXEC_BIN:-$ROOT/_output/bin/kubectl-rexec}"
@@ -96,6 +98,9 @@ load() { cut -d' ' -f1-3 /proc/loadavg; }
 say "building benchtool, gwtool, rexec-node and rexec-cluster"
 (cd "$HERE" && go build -o "$WORK/benchtool" ./benchtool)
 (cd "$HERE/gwtool" && go build -o "$WORK/gwtool" .)
+if [ "$PROFILE" = 1 ]; then
+	go tool pprof -h >/dev/null 2>&1 || true # the first use builds it (minutes on a loaded machine)
+fi
 BT="$WORK/benchtool"
 GT="$WORK/gwtool"
 # The cluster's own binaries from this tree: the shared cache holds
@@ -110,6 +115,7 @@ say "starting the cluster (state $STATE)"
 	die "rexec-cluster up failed"
 }
 APIPID="$(cat "$STATE/pids/kube-apiserver.pid")"
+NODEPID="$(cat "$STATE/pids/rexec-node.pid")"
 
 say "installing deploy/ (overlay: the gateway on this host), users dev and ops (break-glass)"
 SETUP="$("$GT" setup -state "$STATE" -deploy "$ROOT/deploy" -out "$WORK/gw")" || die "gwtool setup failed"
@@ -212,16 +218,18 @@ for proto in websocket spdy; do
 	if [ "$PROFILE" = 1 ]; then heap=(-heap-profile "$PROF/heap-idle-$proto.pprof"); fi
 	say "idle: opening $IDLE sessions over $proto (load $(load))"
 	json="$("$GT" idle -kubeconfig "$DEV_KUBECONFIG" -pod "$POD" -n "$IDLE" -protocol "$proto" -pid "$GWPID" \
-		-apiserver-pid "$APIPID" -debug "http://127.0.0.1:$GW_DEBUG_PORT" "${heap[@]}")" || die "gwtool idle $proto failed"
+		-apiserver-pid "$APIPID" -debug "http://127.0.0.1:$GW_DEBUG_PORT" -idle "$IDLE_WAIT" "${heap[@]}")" || die "gwtool idle $proto failed"
 	echo "$json" >"$WORK/idle-$proto.json"
 	record idle_rss_per_session "$proto" gateway "$(get rss_per_session_kib "$json")"
 	record idle_heap_per_session "$proto" gateway "$(get heap_per_session_kib "$json")"
-	record idle_rss_marginal "$proto" gateway "$(get rss_marginal_kib "$json")"
-	record idle_heap_marginal "$proto" gateway "$(get heap_marginal_kib "$json")"
+	record idle_open_rss_per_session "$proto" gateway "$(get open_rss_per_session_kib "$json")"
+	record idle_open_heap_per_session "$proto" gateway "$(get open_heap_per_session_kib "$json")"
+	record idle_open_rss_marginal "$proto" gateway "$(get rss_marginal_kib "$json")"
+	record idle_open_heap_marginal "$proto" gateway "$(get heap_marginal_kib "$json")"
 	record idle_stack_per_session "$proto" gateway "$(get stack_per_session_kib "$json")"
 	record idle_goroutines_per_session "$proto" gateway "$(get goroutines_per_session "$json")"
 	record idle_apiserver_rss "$proto" gateway "$(get apiserver_rss_per_session_kib "$json")"
-	say "idle $proto: $(get sessions "$json") sessions in $(get open_s "$json") s; per session RSS $(get rss_per_session_kib "$json") KiB, heap $(get heap_per_session_kib "$json") KiB, $(get goroutines_per_session "$json") goroutines; ended ok $(get ended_ok "$json")"
+	say "idle $proto: $(get sessions "$json") sessions opened in $(get open_s "$json") s: per session RSS $(get open_rss_per_session_kib "$json") KiB, heap $(get open_heap_per_session_kib "$json") KiB; idle $(get idle_s "$json") s: RSS $(get rss_per_session_kib "$json") KiB, heap $(get heap_per_session_kib "$json") KiB, $(get goroutines_per_session "$json") goroutines; ended ok $(get ended_ok "$json")"
 	stop_gateway
 done
 
@@ -235,29 +243,36 @@ say "preparing $RANDOM_SIZE of random data and $TEXT_SIZE of log-like text in th
 		int(i / 60000) % 60, int(i / 1000) % 60, int(rand() * 1000000), l[int(rand() * 4) + 1], m[int(rand() * 4) + 1], int(rand() * 40), int(rand() * 65536),
 		200 + int(rand() * 4) * 100, int(rand() * 2000), int(rand() * 500), int(rand() * 4294967295) }' | head -c $TEXT_SIZE > text.txt" || die "preparing text.txt failed"
 
-# transfer METRIC_PREFIX TOOL PROTO NAME BYTES -- remote command: one run,
-# recorded with the gateway's and kube-apiserver's CPU.
+# transfer METRIC_PREFIX TOOL PROTO NAME BYTES -- remote command: one run;
+# besides the throughput, the CPU seconds per GiB of every process on the
+# path (client, kube-apiserver, the gateway, rexec-node; the remote command
+# itself is the same for all), which this loaded machine measures more
+# steadily than wall time.
 transfer() {
-	local prefix="$1" tool="$2" proto="$3" name="$4" bytes="$5" json wall g0 g1 a0 a1
+	local prefix="$1" tool="$2" proto="$3" name="$4" bytes="$5" json wall g0 g1 a0 a1 n0 n1 client
 	shift 6
 	tool_cmd "$tool"
 	g0="$(cpu_ticks "$GWPID")"
 	a0="$(cpu_ticks "$APIPID")"
+	n0="$(cpu_ticks "$NODEPID")"
 	json="$(KUBECTL_REMOTE_COMMAND_WEBSOCKETS="$(ws_of "$proto")" "$BT" run -devnull -- "${CMD[@]}" "$POD" -- "$@")"
 	g1="$(cpu_ticks "$GWPID")"
 	a1="$(cpu_ticks "$APIPID")"
+	n1="$(cpu_ticks "$NODEPID")"
 	check_exit "$json" 0 "$tool $name $proto"
 	wall="$(get wall_s "$json")"
+	client="$(awk -v u="$(get user_s "$json")" -v s="$(get sys_s "$json")" -v hz="$TICK" 'BEGIN { printf "%d", (u + s) * hz }')"
+	if [ "$tool" = kubectl ] || [ "$tool" = direct ]; then g1=$g0; fi # idle meanwhile; its timers are not this run's
 	record "${prefix}throughput_$name" "$proto" "$tool" "$(awk -v b="$bytes" -v s="$wall" 'BEGIN { printf "%.2f", b / 1048576 / s }')"
-	record "${prefix}api_cpu_$name" "$proto" "$tool" "$(per_gib $((a1 - a0)) "$bytes")"
+	record "${prefix}cpu_total_$name" "$proto" "$tool" "$(per_gib $((client + a1 - a0 + g1 - g0 + n1 - n0)) "$bytes")"
+	record "${prefix}cpu_client_$name" "$proto" "$tool" "$(per_gib "$client" "$bytes")"
+	record "${prefix}cpu_apiserver_$name" "$proto" "$tool" "$(per_gib $((a1 - a0)) "$bytes")"
 	if [ "$tool" != kubectl ] && [ "$tool" != direct ]; then
-		record "${prefix}gw_cpu_$name" "$proto" "$tool" "$(per_gib $((g1 - g0)) "$bytes")"
+		record "${prefix}cpu_gateway_$name" "$proto" "$tool" "$(per_gib $((g1 - g0)) "$bytes")"
 	fi
-	if [ -z "$prefix" ]; then
-		record "client_cpu_$name" "$proto" "$tool" "$(awk -v u="$(get user_s "$json")" -v s="$(get sys_s "$json")" 'BEGIN { printf "%.2f", u + s }')"
-	fi
+	record "${prefix}cpu_node_$name" "$proto" "$tool" "$(per_gib $((n1 - n0)) "$bytes")"
 	clear_recordings
-	say "${prefix}throughput $name $proto $tool: ${wall}s (load $(load))"
+	say "${prefix}throughput $name $proto $tool: ${wall}s, CPU s client $(per_gib "$client" 1073741824) apiserver $(per_gib $((a1 - a0)) 1073741824) gateway $(per_gib $((g1 - g0)) 1073741824) node $(per_gib $((n1 - n0)) 1073741824) (load $(load))"
 }
 
 DATA=(
@@ -341,7 +356,7 @@ stop_gateway
 echo
 echo "the rexec gateway against direct exec — medians of $RUNS runs (upstream: $UP_RUNS), $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ), load average at the end $(load)"
 echo "(c) kubectl exec as a break-glass user; (b) kubectl rexec --via direct, same user; (a) kubectl rexec --via gateway as an ordinary user"
-echo "idle: $IDLE sessions from one client-go process on a fresh gateway; per session = (all open - none) / $IDLE, marginal = (all - half) / half"
+echo "idle: $IDLE sessions from one client-go process on a fresh gateway; idle_open_*: just opened, (all - none) / $IDLE, marginal (all - half) / half; idle_*: after $IDLE_WAIT idle"
 echo
 "$GT" report "$RESULTS"
 if [ "$PROFILE" = 1 ]; then

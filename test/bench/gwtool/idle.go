@@ -23,17 +23,22 @@ import (
 )
 
 // idleResult is what idle prints: the gateway's memory with no session,
-// with half of them and with all of them open and idle, and the cost per
-// session.
+// with half of them and with all of them just opened, and with all of them
+// idle for a while; and the cost per session.
 type idleResult struct {
-	Sessions  int      `json:"sessions"`
-	Protocol  string   `json:"protocol"`
-	OpenS     float64  `json:"open_s"` // opening all of them, echo of each included
-	Samples   []sample `json:"samples"`
-	RSSPerKiB float64  `json:"rss_per_session_kib"`  // (all - none) / n
-	HeapPer   float64  `json:"heap_per_session_kib"` // live heap after a GC, likewise
-	StackPer  float64  `json:"stack_per_session_kib"`
-	GorosPer  float64  `json:"goroutines_per_session"`
+	Sessions int      `json:"sessions"`
+	Protocol string   `json:"protocol"`
+	OpenS    float64  `json:"open_s"` // opening all of them, echo of each included
+	IdleS    float64  `json:"idle_s"` // how long they sat idle before the last sample
+	Samples  []sample `json:"samples"`
+	// Per session just after they opened: (all - none) / n.
+	OpenRSSPerKiB  float64 `json:"open_rss_per_session_kib"`
+	OpenHeapPerKiB float64 `json:"open_heap_per_session_kib"`
+	// Per session once idle for IdleS: what issue 13 bounds.
+	RSSPerKiB float64 `json:"rss_per_session_kib"`
+	HeapPer   float64 `json:"heap_per_session_kib"` // live heap after a GC
+	StackPer  float64 `json:"stack_per_session_kib"`
+	GorosPer  float64 `json:"goroutines_per_session"`
 	// The marginal cost, between half and all: what the next session
 	// costs, without one-time costs (the first TLS session, caches).
 	RSSMarginalKiB  float64 `json:"rss_marginal_kib"`
@@ -66,7 +71,8 @@ func idleCmd(args []string) error {
 	pid := fs.Int("pid", 0, "the gateway's process ID (VmRSS)")
 	apiPID := fs.Int("apiserver-pid", 0, "kube-apiserver's process ID (optional)")
 	debug := fs.String("debug", "", "the gateway's debug listener, http://127.0.0.1:PORT")
-	heapProfile := fs.String("heap-profile", "", "write a heap profile of the gateway here with all sessions open")
+	heapProfile := fs.String("heap-profile", "", "write a heap profile of the gateway here with all sessions open and idle")
+	idleFor := fs.Duration("idle", 70*time.Second, "how long the sessions sit idle before the last measurement (the recorder gives an idle session's compressor back after a minute)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -102,6 +108,7 @@ func idleCmd(args []string) error {
 		}
 	}()
 	start := time.Now()
+	var allOpen time.Time
 	for _, want := range []int{*n / 2, *n} {
 		more, err := openSessions(cfg, *proto, target, want-len(sessions), *parallel)
 		sessions = append(sessions, more...)
@@ -109,7 +116,8 @@ func idleCmd(args []string) error {
 			return err
 		}
 		if want == *n {
-			res.OpenS = time.Since(start).Seconds()
+			allOpen = time.Now()
+			res.OpenS = allOpen.Sub(start).Seconds()
 		}
 		s, err := settled(want, look)
 		if err != nil {
@@ -117,19 +125,32 @@ func idleCmd(args []string) error {
 		}
 		res.Samples = append(res.Samples, s)
 	}
+	// Nothing to wait on: idleness is the absence of events.
+	time.Sleep(*idleFor - time.Since(allOpen))
+	idle, err := settled(*n, look)
+	if err != nil {
+		return err
+	}
+	res.IdleS = time.Since(allOpen).Seconds()
+	res.Samples = append(res.Samples, idle)
 	if *heapProfile != "" {
 		if err := fetch(*debug+"/debug/pprof/heap?gc=1", *heapProfile); err != nil {
 			return err
 		}
 	}
-	all, half := res.Samples[2], res.Samples[1]
 	per := func(a, b int64, n int) float64 { return float64(a-b) / float64(n) }
+	half, all := res.Samples[1], res.Samples[2]
+	res.OpenRSSPerKiB = per(all.RSSKiB, s0.RSSKiB, *n)
+	res.OpenHeapPerKiB = per(all.HeapKiB, s0.HeapKiB, *n)
+	// The marginal cost is taken at opening, where half and all are
+	// measured alike.
+	res.RSSMarginalKiB = per(all.RSSKiB, half.RSSKiB, *n-*n/2)
+	res.HeapMarginalKiB = per(all.HeapKiB, half.HeapKiB, *n-*n/2)
+	all = idle
 	res.RSSPerKiB = per(all.RSSKiB, s0.RSSKiB, *n)
 	res.HeapPer = per(all.HeapKiB, s0.HeapKiB, *n)
 	res.StackPer = per(all.StackKiB, s0.StackKiB, *n)
 	res.GorosPer = per(int64(all.Goroutines), int64(s0.Goroutines), *n)
-	res.RSSMarginalKiB = per(all.RSSKiB, half.RSSKiB, *n-*n/2)
-	res.HeapMarginalKiB = per(all.HeapKiB, half.HeapKiB, *n-*n/2)
 	if *apiPID > 0 {
 		res.APIServerPerKiB = per(all.APIServerKiB, s0.APIServerKiB, *n)
 	}

@@ -38,13 +38,10 @@ var targets = []struct {
 	{"idle_rss", target{"KiB", "<= 1024 KiB per session", func(g, _ float64) bool { return g <= 1024 }}},
 	{"idle_heap", target{"KiB", "<= 1024 KiB per session", func(g, _ float64) bool { return g <= 1024 }}},
 	{"idle", target{"KiB", "", nil}},
-	{"gw_cpu", target{"s/GiB", "", nil}},
-	{"client_cpu", target{"s", "", nil}},
-	{"api_cpu", target{"s/GiB", "", nil}},
+	{"cpu", target{"s/GiB", "", nil}},
 	{"up_throughput", target{"MiB/s", "", nil}},
 	{"up_keys", target{"ms", "", nil}},
-	{"up_gw_cpu", target{"s/GiB", "", nil}},
-	{"up_api_cpu", target{"s/GiB", "", nil}},
+	{"up_cpu", target{"s/GiB", "", nil}},
 }
 
 func targetFor(metric string) target {
