@@ -59,9 +59,23 @@ type Config struct {
 	// ProbeStoreEvery is how often the store's reachability is checked
 	// for StoreRefuse; default 10s.
 	ProbeStoreEvery time.Duration
+	// UpstreamProtocol is how the gateway opens the real pods/exec:
+	// UpstreamWebSocket (default: WebSocket v5, SPDY when the API server
+	// refuses it) or UpstreamSPDY (SPDY only, which spares kube-apiserver
+	// its WebSocket-to-SPDY translation; docs/BENCHMARKS.md compares them).
+	UpstreamProtocol string
+	// DebugListen, when set, is a loopback address serving the Go
+	// runtime's profiles and /debug/memstats (debug.go); off by default.
+	DebugListen string
 	// Logf logs one line; log.Printf when nil.
 	Logf func(format string, args ...any)
 }
+
+// How the gateway opens the upstream exec.
+const (
+	UpstreamWebSocket = "websocket"
+	UpstreamSPDY      = "spdy"
+)
 
 // What a new session gets while the object store cannot be reached.
 const (
@@ -81,6 +95,16 @@ func (c *Config) check() error {
 		return errors.New("no serving certificate: give --tls-cert-file and --tls-private-key-file, or --bootstrap")
 	case c.Instance == "":
 		return errors.New("--instance is required (the pod name: set it from the downward API)")
+	}
+	switch c.UpstreamProtocol {
+	case "":
+		c.UpstreamProtocol = UpstreamWebSocket
+	case UpstreamWebSocket, UpstreamSPDY:
+	default:
+		return fmt.Errorf("--upstream-protocol %q: want %s or %s", c.UpstreamProtocol, UpstreamWebSocket, UpstreamSPDY)
+	}
+	if err := checkDebugListen(c.DebugListen); err != nil {
+		return err
 	}
 	switch c.StoreDown {
 	case "":

@@ -79,7 +79,7 @@ func (g *Gateway) serveSession(w http.ResponseWriter, r *http.Request, u user.In
 		writeStatus(w, apierrors.NewServiceUnavailable("the rexec gateway is shutting down; try again (another replica will take the session)"))
 		return
 	}
-	defer g.sessions.Done()
+	defer g.leave()
 	if err := g.uploads.ready(r.Context()); err != nil {
 		writeStatus(w, apierrors.NewServiceUnavailable(err.Error()+"; the session was not started"))
 		return
@@ -106,7 +106,7 @@ func (g *Gateway) serveSession(w http.ResponseWriter, r *http.Request, u user.In
 		Context:   g.cfg.Cluster,
 		Cluster:   g.cfg.Cluster,
 		Version:   g.cfg.Version,
-		WebSocket: true,
+		WebSocket: g.cfg.UpstreamProtocol != UpstreamSPDY,
 		Identity:  session.KnownIdentity(recordUser(u)),
 		Pod:       func() *corev1.Pod { return pod },
 		Record:    record.Options{Signer: g.cfg.SignKey},

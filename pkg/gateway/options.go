@@ -36,6 +36,8 @@ type Options struct {
 	Bootstrap    string
 	APIService   string
 	RetryEvery   string
+	DebugListen  string
+	UpstreamProt string
 }
 
 // Policy is the gateway's policy file.
@@ -65,6 +67,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.PolicyFile, "policy", "", "Policy file (YAML: cluster, upload, storeDown, requireReason)")
 	fs.StringVar(&o.DrainTimeout, "drain-timeout", "1h", "On SIGTERM, how long running sessions may go on before they are ended")
 	fs.StringVar(&o.RetryEvery, "retry-every", "30s", "How often queued uploads are retried (each also backs off on its own, 30s doubling to 1h)")
+	fs.StringVar(&o.UpstreamProt, "upstream-protocol", UpstreamWebSocket, "How to open the real pods/exec: websocket (v5, falling back to SPDY when refused) or spdy")
+	fs.StringVar(&o.DebugListen, "debug-listen", "", "Loopback HOST:PORT serving Go profiles (/debug/pprof/) and /debug/memstats, for benchmarks and debugging; off when empty, refused on any other address")
 	fs.StringVar(&o.Bootstrap, "bootstrap", "", "NAMESPACE/SERVICE: keep the signing key and the serving certificate in Secrets there, creating them on first start, and publish the public key (see deploy/)")
 	fs.StringVar(&o.APIService, "apiservice", "v1alpha1."+Group, "With --bootstrap: the APIService whose caBundle to set (empty: leave it)")
 }
@@ -93,8 +97,8 @@ func (o *Options) Config(ctx context.Context, version string) (Config, error) {
 		return cfg, fmt.Errorf("--retry-every %q: want a positive duration such as 30s", o.RetryEvery)
 	}
 	cfg = Config{
-		RetryEvery: retry,
-		Listen:     o.Listen, CertFile: o.CertFile, KeyFile: o.KeyFile,
+		RetryEvery: retry, DebugListen: o.DebugListen, UpstreamProtocol: o.UpstreamProt,
+		Listen: o.Listen, CertFile: o.CertFile, KeyFile: o.KeyFile,
 		Instance: instance, Version: version, Cluster: pol.Cluster,
 		Upstream: up, Client: client,
 		RecordDir: o.RecordDir, SpoolDir: o.SpoolDir,

@@ -71,6 +71,12 @@ func (g *Gateway) admit() bool {
 	return true
 }
 
+// leave counts a session out; every admit is paired with one.
+func (g *Gateway) leave() {
+	g.active.Add(-1)
+	g.sessions.Done()
+}
+
 // Active is the number of sessions running now.
 func (g *Gateway) Active() int64 { return g.active.Load() }
 
@@ -83,6 +89,11 @@ func (g *Gateway) Run(ctx context.Context, drainTimeout time.Duration) error {
 	}
 	if g.uploads != nil {
 		go g.uploads.drain(g.ctx, g.cfg.RetryEvery)
+	}
+	if g.cfg.DebugListen != "" {
+		if err := g.serveDebug(ctx, g.cfg.DebugListen); err != nil {
+			return err
+		}
 	}
 	getCert, err := g.servingCert(ctx)
 	if err != nil {
