@@ -10,7 +10,7 @@ BIN      = _output/bin/kubectl-rexec
 GATEWAY_BIN = _output/bin/rexec-gateway
 GO      ?= go
 
-.PHONY: s3-build build build-gateway test test-fast unit e2e bench bench-ab bench-e2e demo cluster-build cluster-up cluster-down vet fmt clean install dist
+.PHONY: s3-build build build-gateway test test-fast unit e2e bench bench-ab bench-gateway bench-e2e demo cluster-build cluster-up cluster-down vet fmt clean install dist
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/kubectl-rexec
@@ -51,9 +51,15 @@ e2e: build build-gateway cluster-build
 cluster-build:
 	bash test/cluster/build.sh
 
-bench: build cluster-build
+bench: build build-gateway cluster-build
 	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 ./pkg/record/
 	bash test/bench/bench.sh
+	bash test/bench/gateway-bench.sh
+
+# The gateway against direct exec and kubectl on one cluster: throughput,
+# keystroke echo, idle sessions' memory, CPU per GiB (test/bench/gateway-bench.sh).
+bench-gateway: build build-gateway cluster-build
+	bash test/bench/gateway-bench.sh
 
 # The throughput A/B alone: shared cores and client pinned, both protocols.
 bench-ab: build cluster-build
