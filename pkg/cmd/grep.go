@@ -10,7 +10,6 @@ import (
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/kubectl-rexec/kubectl-rexec/pkg/catalog"
-	"github.com/kubectl-rexec/kubectl-rexec/pkg/session"
 )
 
 type grepOptions struct {
@@ -86,16 +85,19 @@ func (o *grepOptions) run(pattern string, args []string) error {
 	if err != nil {
 		return fmt.Errorf("bad PATTERN: %w", err)
 	}
+	listDefault := true
 	if len(args) == 0 {
-		dir, _, err := session.RecordDir("")
+		dir, exists, err := defaultRecordDir()
 		if err != nil {
 			return err
 		}
-		args = []string{dir}
+		args, listDefault = []string{dir}, exists
 	}
-	files, err := catalog.Files(args)
-	if err != nil {
-		return err
+	var files []string
+	if listDefault {
+		if files, err = catalog.Files(args); err != nil {
+			return err
+		}
 	}
 	// Oldest session first, as ls lists them.
 	entries := catalog.List(files)

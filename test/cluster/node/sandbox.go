@@ -104,32 +104,51 @@ type sandboxSpec struct {
 }
 
 // FindBusybox returns a statically linked busybox and its version: path
-// when given, else busybox on PATH, else /bin/busybox. A dynamically linked
-// one is refused, since it could not run inside a root filesystem without
-// the host's libraries.
+// when given, else the first static one of: busybox next to this binary
+// (where build.sh puts one it fetched), busybox on PATH, /bin/busybox. A
+// dynamically linked one is refused, since it could not run inside a root
+// filesystem without the host's libraries.
 func FindBusybox(path string) (string, string, error) {
+	candidates := []string{path}
 	if path == "" {
-		var err error
-		if path, err = exec.LookPath("busybox"); err != nil {
-			path = "/bin/busybox"
+		candidates = nil
+		if exe, err := os.Executable(); err == nil {
+			candidates = append(candidates, filepath.Join(filepath.Dir(exe), "busybox"))
 		}
+		if p, err := exec.LookPath("busybox"); err == nil {
+			candidates = append(candidates, p)
+		}
+		candidates = append(candidates, "/bin/busybox")
 	}
+	var errs []error
+	for _, c := range candidates {
+		version, err := staticBusybox(c)
+		if err == nil {
+			return c, version, nil
+		}
+		errs = append(errs, err)
+	}
+	return "", "", fmt.Errorf("no static busybox (apt-get install busybox-static): %w", errors.Join(errs...))
+}
+
+// staticBusybox checks that path is a static busybox and returns its version.
+func staticBusybox(path string) (string, error) {
 	f, err := elf.Open(path)
 	if err != nil {
-		return "", "", fmt.Errorf("busybox %s: %w (install a static one: apt-get install busybox-static)", path, err)
+		return "", fmt.Errorf("busybox %s: %w", path, err)
 	}
 	defer func() { _ = f.Close() }()
 	for _, p := range f.Progs {
 		if p.Type == elf.PT_INTERP {
-			return "", "", fmt.Errorf("busybox %s is dynamically linked; a root filesystem of its own needs a static one (apt-get install busybox-static)", path)
+			return "", fmt.Errorf("busybox %s is dynamically linked", path)
 		}
 	}
 	out, err := exec.Command(path).CombinedOutput() // prints its banner, exit status 0 or 1
 	m := regexp.MustCompile(`BusyBox v([0-9][0-9A-Za-z.+-]*)`).FindSubmatch(out)
 	if m == nil {
-		return "", "", fmt.Errorf("busybox %s: no version in its banner (%v): %q", path, err, firstLine(out))
+		return "", fmt.Errorf("busybox %s: no version in its banner (%v): %q", path, err, firstLine(out))
 	}
-	return path, string(m[1]), nil
+	return string(m[1]), nil
 }
 
 func firstLine(b []byte) string {
