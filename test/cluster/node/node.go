@@ -41,6 +41,8 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/ptr"
+
+	"github.com/kubectl-rexec/kubectl-rexec/test/cluster/sandbox"
 )
 
 // Address is the node's only address: everything here is loopback.
@@ -69,9 +71,9 @@ type Config struct {
 	// Busybox is the static busybox the containers' root filesystems are
 	// made of; busybox on PATH or /bin/busybox when empty.
 	Busybox string
-	// Isolation forces IsolationHost when set to it; otherwise the node
+	// Isolation forces sandbox.IsolationHost when set to it; otherwise the node
 	// uses the strongest isolation the machine allows.
-	Isolation Isolation
+	Isolation sandbox.Isolation
 	// HeartbeatInterval is how often the Ready condition is refreshed.
 	HeartbeatInterval time.Duration
 	// Logf logs; log.Printf when nil.
@@ -81,7 +83,7 @@ type Config struct {
 // Node is a running node stand-in.
 type Node struct {
 	cfg    Config
-	exec   *Executor
+	exec   *sandbox.Executor
 	pods   corelisters.PodLister
 	queue  workqueue.TypedRateLimitingInterface[string]
 	ready  chan struct{}
@@ -121,11 +123,11 @@ func New(cfg Config) (*Node, error) {
 		ready:  make(chan struct{}),
 		queue:  workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[string]()),
 	}
-	sb := &Sandbox{Isolation: IsolationHost, Reason: "asked for host processes"}
-	if cfg.Isolation != IsolationHost {
-		sb = NewSandbox(cfg.Busybox, cfg.WorkDir)
+	sb := &sandbox.Runtime{Isolation: sandbox.IsolationHost, Reason: "asked for host processes"}
+	if cfg.Isolation != sandbox.IsolationHost {
+		sb = sandbox.Detect(cfg.Busybox, cfg.WorkDir)
 	}
-	n.exec = &Executor{Lookup: n.lookup, Sandbox: sb}
+	n.exec = &sandbox.Executor{Lookup: n.lookup, Runtime: sb}
 	return n, nil
 }
 
@@ -140,10 +142,10 @@ func (n *Node) Port() int {
 }
 
 // Image is the image the node runs every container from; see Isolation.Image.
-func (n *Node) Image() string { return n.exec.Sandbox.Image() }
+func (n *Node) Image() string { return n.exec.Runtime.Image() }
 
 // Executor exposes the executor, for tests that count running commands.
-func (n *Node) Executor() *Executor { return n.exec }
+func (n *Node) Executor() *sandbox.Executor { return n.exec }
 
 // Run serves until ctx ends, then kills every command it started.
 func (n *Node) Run(ctx context.Context) error {
@@ -183,7 +185,7 @@ func (n *Node) Run(ctx context.Context) error {
 	go n.work(ctx)
 	go n.heartbeat(ctx)
 
-	sb := n.exec.Sandbox
+	sb := n.exec.Runtime
 	n.logf("node %s ready, kubelet API on %s; containers run %s (isolation %s)", n.cfg.Name, ln.Addr(), sb.Image(), sb.Isolation)
 	if sb.Reason != "" {
 		n.logf("isolation %s because: %s", sb.Isolation, sb.Reason)
@@ -262,7 +264,7 @@ const (
 )
 
 func (n *Node) annotations() map[string]string {
-	return map[string]string{ImageAnnotation: n.Image(), IsolationAnnotation: string(n.exec.Sandbox.Isolation)}
+	return map[string]string{ImageAnnotation: n.Image(), IsolationAnnotation: string(n.exec.Runtime.Isolation)}
 }
 
 // updateStatus writes the node's addresses, port, capacity and a fresh Ready
@@ -291,7 +293,7 @@ func (n *Node) updateStatus(ctx context.Context) error {
 		OperatingSystem:         runtime.GOOS,
 		Architecture:            runtime.GOARCH,
 		ContainerRuntimeVersion: "rexec-node://" + KubeletVersion,
-		OSImage:                 osImage(n.exec.Sandbox),
+		OSImage:                 osImage(n.exec.Runtime),
 		KernelVersion:           kernelVersion(),
 		MachineID:               n.cfg.Name,
 		SystemUUID:              n.cfg.Name,
@@ -320,8 +322,8 @@ func (n *Node) updateStatus(ctx context.Context) error {
 	return nil
 }
 
-func osImage(sb *Sandbox) string {
-	if sb.Isolation == IsolationHost {
+func osImage(sb *sandbox.Runtime) string {
+	if sb.Isolation == sandbox.IsolationHost {
 		return "host processes as the node's user (rexec-node)"
 	}
 	return fmt.Sprintf("busybox %s, a root filesystem and namespaces per exec (rexec-node, isolation %s)", sb.Version, sb.Isolation)
@@ -511,14 +513,14 @@ func podKey(namespace, name string) string { return namespace + "_" + name }
 
 // lookup finds a container of a pod bound to this node, the way the kubelet
 // refuses exec into pods it does not run.
-func (n *Node) lookup(key, container string) (ContainerInfo, error) {
+func (n *Node) lookup(key, container string) (sandbox.ContainerInfo, error) {
 	ns, name, ok := strings.Cut(key, "_")
 	if !ok || n.pods == nil {
-		return ContainerInfo{}, fmt.Errorf("pod %q does not exist", key)
+		return sandbox.ContainerInfo{}, fmt.Errorf("pod %q does not exist", key)
 	}
 	pod, err := n.pods.Pods(ns).Get(name)
 	if err != nil || pod.Spec.NodeName != n.cfg.Name {
-		return ContainerInfo{}, errors.New("pod does not exist")
+		return sandbox.ContainerInfo{}, errors.New("pod does not exist")
 	}
 	var spec *corev1.Container
 	for i := range pod.Spec.Containers {
@@ -532,9 +534,9 @@ func (n *Node) lookup(key, container string) (ContainerInfo, error) {
 		}
 	}
 	if spec == nil {
-		return ContainerInfo{}, fmt.Errorf("container not found (%q)", container)
+		return sandbox.ContainerInfo{}, fmt.Errorf("container not found (%q)", container)
 	}
-	info := ContainerInfo{
+	info := sandbox.ContainerInfo{
 		Namespace: ns, Pod: name, Container: container,
 		Dir: filepath.Join(n.cfg.WorkDir, key, container),
 	}

@@ -18,6 +18,8 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kubectl-rexec/kubectl-rexec/test/cluster/node"
+
+	"github.com/kubectl-rexec/kubectl-rexec/test/cluster/sandbox"
 )
 
 func main() {
@@ -34,7 +36,7 @@ func main() {
 	flag.Parse()
 	log.SetFlags(log.LstdFlags | log.Lmicroseconds)
 	if *host {
-		cfg.Isolation = node.IsolationHost
+		cfg.Isolation = sandbox.IsolationHost
 	}
 
 	if err := run(*kubeconfig, cfg); err != nil {

@@ -42,7 +42,8 @@ import (
 
 	"github.com/kubectl-rexec/kubectl-rexec/internal/testserver"
 	"github.com/kubectl-rexec/kubectl-rexec/test/cluster/cluster"
-	"github.com/kubectl-rexec/kubectl-rexec/test/cluster/node"
+
+	"github.com/kubectl-rexec/kubectl-rexec/test/cluster/sandbox"
 )
 
 // Names the quick server goes by: recordings made against it say so in
@@ -154,12 +155,12 @@ func up(dir string, args []string) error {
 
 // serve runs the servers until SIGTERM or SIGINT.
 func serve(dir, binDir string, pods []string) error {
-	sb := node.NewSandbox("", filepath.Join(dir, "node"))
+	sb := sandbox.Detect("", filepath.Join(dir, "node"))
 	fmt.Printf("containers run %s (isolation %s)\n", sb.Image(), sb.Isolation)
 	if sb.Reason != "" {
 		fmt.Printf("isolation %s because: %s\n", sb.Isolation, sb.Reason)
 	}
-	exe := &node.Executor{Sandbox: sb, Lookup: lookup(dir, pods)}
+	exe := &sandbox.Executor{Runtime: sb, Lookup: lookup(dir, pods)}
 	defer exe.Close()
 	token, err := randomToken()
 	if err != nil {
@@ -204,17 +205,17 @@ func serve(dir, binDir string, pods []string) error {
 
 // lookup finds the container of an exec request: ServeExec names pods the
 // kubelet's way, NAME_NAMESPACE.
-func lookup(dir string, pods []string) func(string, string) (node.ContainerInfo, error) {
-	return func(full, container string) (node.ContainerInfo, error) {
+func lookup(dir string, pods []string) func(string, string) (sandbox.ContainerInfo, error) {
+	return func(full, container string) (sandbox.ContainerInfo, error) {
 		name, ns, _ := strings.Cut(full, "_")
 		for _, p := range pods {
 			pns, pname := splitPod(p)
 			if pns == ns && pname == name && container == "main" {
-				return node.ContainerInfo{Namespace: ns, Pod: name, Container: container,
+				return sandbox.ContainerInfo{Namespace: ns, Pod: name, Container: container,
 					Dir: filepath.Join(dir, "node", ns+"_"+name, container)}, nil
 			}
 		}
-		return node.ContainerInfo{}, fmt.Errorf("container %q of pod %s/%s does not exist", container, ns, name)
+		return sandbox.ContainerInfo{}, fmt.Errorf("container %q of pod %s/%s does not exist", container, ns, name)
 	}
 }
 

@@ -1,4 +1,4 @@
-package node
+package sandbox
 
 import (
 	"bytes"
@@ -37,9 +37,9 @@ func (b *buf) String() string {
 
 func newTestExecutor(t *testing.T) *Executor {
 	dir := t.TempDir()
-	sb := NewSandbox("", t.TempDir())
+	sb := Detect("", t.TempDir())
 	t.Logf("isolation %s, image %s %s", sb.Isolation, sb.Image(), sb.Reason)
-	e := &Executor{Sandbox: sb, Lookup: func(key, container string) (ContainerInfo, error) {
+	e := &Executor{Runtime: sb, Lookup: func(key, container string) (ContainerInfo, error) {
 		return ContainerInfo{Namespace: "ns", Pod: "p", Container: container, Dir: dir, Env: []string{"EXTRA=1"}}, nil
 	}}
 	t.Cleanup(e.Close)
@@ -158,8 +158,8 @@ func TestExecCloseRefusesNew(t *testing.T) {
 // that is not the node's.
 func TestSandboxIsolates(t *testing.T) {
 	e := newTestExecutor(t)
-	if e.Sandbox.Isolation == IsolationHost {
-		t.Fatalf("no sandbox on this machine: %s (CI installs busybox-static and runs as root)", e.Sandbox.Reason)
+	if e.Runtime.Isolation == IsolationHost {
+		t.Fatalf("no sandbox on this machine: %s (CI installs busybox-static and runs as root)", e.Runtime.Reason)
 	}
 	hostFile := filepath.Join(t.TempDir(), "host-only")
 	if err := os.WriteFile(hostFile, []byte("x"), 0o644); err != nil {
@@ -190,8 +190,8 @@ echo kept > /root/note`
 	if strings.Contains(got, "HOST-FILE") {
 		t.Errorf("a host file is visible inside")
 	}
-	if e.Sandbox.Isolation == IsolationUserNS {
-		uid, _ := e.Sandbox.owner()
+	if e.Runtime.Isolation == IsolationUserNS {
+		uid, _ := e.Runtime.owner()
 		if want := fmt.Sprintf("0 %10d", uid); !strings.Contains(got, want) {
 			t.Errorf("uid_map lacks %q (container root as host uid %d)", want, uid)
 		}

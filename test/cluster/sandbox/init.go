@@ -1,4 +1,4 @@
-package node
+package sandbox
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package node
+package sandbox
 
 import (
 	"context"
@@ -61,7 +61,7 @@ type Executor struct {
 	Lookup func(podKey, container string) (ContainerInfo, error)
 	// Sandbox isolates the commands; nil (or IsolationHost) runs them on
 	// the host as the node's user.
-	Sandbox *Sandbox
+	Runtime *Runtime
 
 	mu       sync.Mutex
 	children map[int]struct{} // process group ids of running commands
@@ -86,9 +86,9 @@ func (e *Executor) ExecInContainer(ctx context.Context, name, _ string, containe
 		return fmt.Errorf("creating working directory for %s/%s: %w", name, container, err)
 	}
 	var build func(ttyPath string) (*exec.Cmd, error)
-	if e.Sandbox != nil && e.Sandbox.Isolation != IsolationHost {
+	if e.Runtime != nil && e.Runtime.Isolation != IsolationHost {
 		build = func(ttyPath string) (*exec.Cmd, error) {
-			return e.Sandbox.command(info.Dir, info.Pod, cmd, sandboxEnvFor(info, tty), ttyPath)
+			return e.Runtime.command(info.Dir, info.Pod, cmd, sandboxEnvFor(info, tty), ttyPath)
 		}
 	} else {
 		c, err := hostCommand(info, cmd, tty, out, errOut)

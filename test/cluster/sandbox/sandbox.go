@@ -1,4 +1,4 @@
-package node
+package sandbox
 
 import (
 	"bytes"
@@ -68,7 +68,7 @@ const (
 
 // Sandbox is where and how commands are isolated: a static busybox to build
 // root filesystems from and the isolation the machine allows.
-type Sandbox struct {
+type Runtime struct {
 	Isolation Isolation
 	// Busybox is the static busybox copied into each root filesystem.
 	Busybox string
@@ -82,7 +82,7 @@ type Sandbox struct {
 }
 
 // Image is what the sandbox runs, as an image name.
-func (s *Sandbox) Image() string {
+func (s *Runtime) Image() string {
 	if s == nil {
 		return hostImage
 	}
@@ -160,17 +160,17 @@ func firstLine(b []byte) string {
 // machine allows, trying each for real in a scratch root under workDir.
 // It never fails: without busybox or namespaces it returns IsolationHost
 // and says why in Reason.
-func NewSandbox(busybox, workDir string) *Sandbox {
+func Detect(busybox, workDir string) *Runtime {
 	path, version, err := FindBusybox(busybox)
 	if err != nil {
-		return &Sandbox{Isolation: IsolationHost, Reason: err.Error()}
+		return &Runtime{Isolation: IsolationHost, Reason: err.Error()}
 	}
 	var reasons []string
 	for _, iso := range []Isolation{IsolationUserNS, IsolationNoUserNS} {
 		if iso == IsolationNoUserNS && os.Geteuid() != 0 {
 			continue // without a user namespace only root can mount
 		}
-		s := &Sandbox{Isolation: iso, Busybox: path, Version: version}
+		s := &Runtime{Isolation: iso, Busybox: path, Version: version}
 		if err := s.probe(filepath.Join(workDir, ".probe")); err != nil {
 			reasons = append(reasons, fmt.Sprintf("%s: %v", iso, err))
 			continue
@@ -178,11 +178,11 @@ func NewSandbox(busybox, workDir string) *Sandbox {
 		s.Reason = strings.Join(reasons, "; ")
 		return s
 	}
-	return &Sandbox{Isolation: IsolationHost, Reason: strings.Join(reasons, "; ")}
+	return &Runtime{Isolation: IsolationHost, Reason: strings.Join(reasons, "; ")}
 }
 
 // probe runs `true` in a sandbox, the whole way a command goes.
-func (s *Sandbox) probe(root string) error {
+func (s *Runtime) probe(root string) error {
 	c, err := s.command(root, "probe", []string{"true"}, nil, "")
 	if err != nil {
 		return err
@@ -197,7 +197,7 @@ func (s *Sandbox) probe(root string) error {
 
 // owner is the host uid and gid that own a root filesystem: the ones its
 // root maps to.
-func (s *Sandbox) owner() (int, int) {
+func (s *Runtime) owner() (int, int) {
 	if s.Isolation == IsolationUserNS && os.Geteuid() == 0 {
 		return rootlessBase, rootlessBase
 	}
@@ -207,7 +207,7 @@ func (s *Sandbox) owner() (int, int) {
 // command returns the node binary re-executed as the sandbox's init, which
 // sets up root and runs argv in it; see sandboxInit. The caller adds stdio
 // and the session or process group flags to its SysProcAttr.
-func (s *Sandbox) command(root, hostname string, argv, env []string, tty string) (*exec.Cmd, error) {
+func (s *Runtime) command(root, hostname string, argv, env []string, tty string) (*exec.Cmd, error) {
 	if err := s.prepare(root); err != nil {
 		return nil, err
 	}
@@ -238,7 +238,7 @@ func (s *Sandbox) command(root, hostname string, argv, env []string, tty string)
 // linked, /etc/passwd and /etc/group for root, and empty mount points. It
 // persists across exec sessions like a container's writable layer, and goes
 // with the pod.
-func (s *Sandbox) prepare(dir string) error {
+func (s *Runtime) prepare(dir string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.prepared[dir] {
