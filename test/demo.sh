@@ -40,8 +40,10 @@ real_running() {
 # real_up: the real cluster with pod demo, reusing one that runs.
 real_up() {
 	say "building rexec-node and rexec-cluster (seconds)"
-	build_sh rexec-node rexec-cluster rexec-quick
-	"$bin_dir/rexec-quick" down --state-dir "$state" >/dev/null
+	build_sh rexec-node rexec-cluster
+	if [ -x "$bin_dir/rexec-quick" ]; then # a quick server from an earlier run goes
+		"$bin_dir/rexec-quick" down --state-dir "$state" >/dev/null
+	fi
 	if real_running; then
 		say "reusing the running test cluster in $state"
 	else

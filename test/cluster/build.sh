@@ -168,12 +168,17 @@ have_version() {
 
 # build NAME MODULE_DIR PACKAGE LDFLAGS: builds into a temporary name and
 # renames, so a killed build never leaves a half-written binary that a later
-# run would take for a good one.
+# run would take for a good one. The temporary starts as a copy of the
+# current binary: go build leaves a target whose build ID is current alone,
+# so an unchanged binary is not linked again (seconds each on 2 cores).
 build() {
 	local name="$1" dir="$2" pkg="$3" ldflags="$4" start end rel
 	start=$(date +%s)
 	rel="test/cluster${dir#"$HERE"}"
 	log "building $name from $pkg (in $rel)"
+	if [[ -x "$BIN_DIR/$name" ]]; then
+		cp -p "$BIN_DIR/$name" "$BIN_DIR/$name.tmp"
+	fi
 	(cd "$dir" && GO="$GO" bash "$HERE/../../hack/gobuild.sh" "$name" -trimpath -ldflags "$ldflags" -o "$BIN_DIR/$name.tmp" "$pkg")
 	mv -f "$BIN_DIR/$name.tmp" "$BIN_DIR/$name"
 	end=$(date +%s)
