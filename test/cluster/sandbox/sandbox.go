@@ -77,9 +77,12 @@ type Runtime struct {
 	// Reason says why the isolation is not the strongest, for the log.
 	Reason string
 
-	mu       sync.Mutex
-	prepared map[string]bool
+	mu sync.Mutex // one root filesystem built at a time
 }
+
+// rootfsMarker, appended to a root filesystem's path, names the file that
+// says it is complete.
+const rootfsMarker = ".ready"
 
 // Image is what the sandbox runs, as an image name.
 func (s *Runtime) Image() string {
@@ -234,14 +237,19 @@ func (s *Runtime) command(root, hostname string, argv, env []string, tty string)
 	return c, nil
 }
 
-// prepare builds the root filesystem in dir once: busybox with its applets
-// linked, /etc/passwd and /etc/group for root, and empty mount points. It
-// persists across exec sessions like a container's writable layer, and goes
-// with the pod.
+// prepare builds the root filesystem in dir unless it is there (a marker
+// next to it, written last, says so): busybox with its applets linked,
+// /etc/passwd and /etc/group for root, and empty mount points. It persists
+// across exec sessions like a container's writable layer, and goes with
+// the pod (a pod made again under the same name gets a new one).
 func (s *Runtime) prepare(dir string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.prepared[dir] {
+	// Beside dir, not in it: in a directory the container cannot write, so
+	// that the node never walks (and chowns) a tree the container has had
+	// its hands on.
+	marker := filepath.Clean(dir) + rootfsMarker
+	if _, err := os.Lstat(marker); err == nil {
 		return nil
 	}
 	if err := buildRootfs(dir, s.Busybox); err != nil {
@@ -258,10 +266,9 @@ func (s *Runtime) prepare(dir string) error {
 			return fmt.Errorf("handing the root filesystem in %s to uid %d: %w", dir, uid, err)
 		}
 	}
-	if s.prepared == nil {
-		s.prepared = map[string]bool{}
+	if err := os.WriteFile(marker, []byte("busybox "+s.Version+"\n"), 0o644); err != nil {
+		return fmt.Errorf("marking the root filesystem in %s: %w", dir, err)
 	}
-	s.prepared[dir] = true
 	return nil
 }
 
