@@ -13,6 +13,10 @@
 #     once the plugin is), while the real cluster builds in the background
 #     (minutes); the demo moves to the real cluster at its end if the build
 #     is done by then, and every later `make demo` uses it.
+#
+# Environment: REXEC_E2E_STATE_DIR, REXEC_E2E_BIN_DIR and KUBECTL_REXEC_DIR
+# as everywhere; REXEC_DEMO_BUILD_CLUSTER=0 skips the background build (for
+# test/cluster/demo, which runs this script both ways).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -58,7 +62,9 @@ quick_up() {
 	say "first run here: the real cluster is not built yet (kube-apiserver takes ~5-10 min on 2 cores)."
 	say "until it is, the demo runs on rexec-quick. Building kubectl v1.37.2 and rexec-quick (~1-2 min cold)"
 	build_sh kubectl rexec-quick
-	if build_running; then
+	if [ "${REXEC_DEMO_BUILD_CLUSTER:-1}" = 0 ]; then
+		say "not building the real cluster (REXEC_DEMO_BUILD_CLUSTER=0)"
+	elif build_running; then
 		say "the real cluster is already being built in the background"
 	else
 		say "building the real cluster in the background: tail -f $build_log"

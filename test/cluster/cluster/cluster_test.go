@@ -356,7 +356,7 @@ func TestPodIsolated(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := kubectl(t, testCluster.AdminKubeconfig, true, nil, "exec", pod, "--", "sh", "-c",
-		"ls /bin/busybox /etc/passwd; tr '\\0' ' ' </proc/1/cmdline; echo; hostname; id -u; test -e "+hostFile+" && echo HOST-FILE")
+		"ls /bin/busybox /etc/passwd; tr '\\0' ' ' </proc/1/cmdline; echo; hostname; id -u; if test -e "+hostFile+"; then echo HOST-FILE; fi")
 	want := "/bin/busybox\n/etc/passwd\n" + "rexec-node-init \n" + pod + "\n0\n"
 	if r.code != 0 || r.stdout != want {
 		t.Errorf("inside the pod: code %d, stdout %q, stderr %q; want %q", r.code, r.stdout, r.stderr, want)
