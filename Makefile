@@ -72,7 +72,8 @@ cluster-up: build cluster-build
 
 # Stops the test cluster, real or quick (make demo may have left either running).
 cluster-down:
-	cd test/cluster && $(GO) run ./cmd/rexec-cluster down && $(GO) run ./cmd/rexec-quick down
+	@bin="$$(bash test/cluster/build.sh --print-bin-dir)"; for b in rexec-cluster rexec-quick; do \
+		if [ -x "$$bin/$$b" ]; then "$$bin/$$b" down; else (cd test/cluster && $(GO) run ./cmd/$$b down); fi || exit 1; done
 
 # Release archives for krew (linux/darwin amd64+arm64, windows amd64), dist/SHA256SUMS and
 # dist/plugin.yaml; reproducible. `make dist VERSION=v0.1.0` also rewrites ./plugin.yaml.

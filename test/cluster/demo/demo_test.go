@@ -65,7 +65,7 @@ func TestDemoQuick(t *testing.T) {
 	if err := os.Symlink(filepath.Join(cluster.BinDir(), "kubectl"), filepath.Join(bin, "kubectl")); err != nil {
 		t.Fatal(err)
 	}
-	d := demoEnv{state: t.TempDir(), recs: t.TempDir(), bin: bin, installDir: t.TempDir()}
+	d := demoEnv{state: t.TempDir(), recs: privateDir(t), bin: bin, installDir: t.TempDir()}
 	out := runDemo(t, d)
 	for _, want := range []string{"starting rexec-quick", "the real cluster is still building in the background"} {
 		if !strings.Contains(out, want) {
@@ -76,12 +76,22 @@ func TestDemoQuick(t *testing.T) {
 }
 
 func TestDemoReal(t *testing.T) {
-	d := demoEnv{state: t.TempDir(), recs: t.TempDir(), bin: cluster.BinDir(), installDir: t.TempDir()}
+	d := demoEnv{state: t.TempDir(), recs: privateDir(t), bin: cluster.BinDir(), installDir: t.TempDir()}
 	out := runDemo(t, d)
 	if !strings.Contains(out, "starting the test cluster: etcd, kube-apiserver") {
 		t.Errorf("make demo did not start the real cluster")
 	}
 	nextSteps(t, d, out)
+}
+
+// privateDir is a recording directory as rexec makes one (0700), so that
+// its warning about a readable one stays out of the output.
+func privateDir(t *testing.T) string {
+	d := t.TempDir()
+	if err := os.Chmod(d, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
 
 // runDemo runs `make demo` without a terminal (its scripted session) and
