@@ -29,7 +29,6 @@ const (
 // no handler for it, and over SPDY clients settle on v4 with a kubelet.
 var streamProtocols = remotecommand.SupportedStreamingProtocols
 
-
 // serveExec is the pods/exec subresource of the API server. After the
 // checks kube-apiserver makes (pod exists, container valid, streams
 // asked for), it hands the request over the way ExecREST.Connect does: a

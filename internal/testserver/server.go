@@ -18,7 +18,6 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/rest"
-
 	"k8s.io/cri-streaming/pkg/streaming/remotecommand"
 
 	"github.com/kubectl-rexec/kubectl-rexec/internal/testexec"
