@@ -45,22 +45,32 @@ git -C "$root" bundle create -q "$bundle" HEAD
 chmod 0644 "$bundle"
 clone="$home/kubectl-rexec"
 as_user rm -rf "$clone"
-as_user git clone -q "$bundle" "$clone"
+as_user git -c advice.detachedHead=false clone -q "$bundle" "$clone"
 rec_dir="$home/.local/state/kubectl-rexec/recordings"
 before="$(as_user sh -c "ls -1 '$rec_dir' 2>/dev/null" | sort || true)"
 
 # tmux on a socket of its own; the window is what the recording's header
-# calls the terminal (80x20).
+# calls the terminal (80x20). What it runs is a script in USER's home, so
+# that no quoting crosses su, unshare and tmux.
 sock="rexec-tour-$$"
 tmx() { as_user tmux -L "$sock" "$@"; }
-run="cd '$clone' && PATH=/usr/local/go/bin:\$PATH make demo; echo TOUR-DONE; sleep 3600"
+runner="$home/.rexec-tour-run.sh"
+cat >"$runner" <<EOF
+cd '$clone' || exit 1
+export PATH=/usr/local/go/bin:\$PATH
+make demo
+echo TOUR-DONE
+sleep 3600
+EOF
+chmod 0755 "$runner"
+[[ $user == "$(id -un)" ]] || chown "$user" "$runner"
 if [[ -n $hostname_ ]]; then
 	[[ $(id -u) == 0 ]] || die "TOUR_HOSTNAME needs root (a UTS namespace)"
-	unshare --uts sh -c "hostname '$hostname_' && exec setpriv --reuid='$user' --regid='$(id -g "$user")' --init-groups env HOME='$home' USER='$user' LOGNAME='$user' TERM=xterm-256color tmux -L '$sock' new-session -d -s tour -x 80 -y 20 \"$run\""
+	unshare --uts sh -c "hostname '$hostname_' && exec setpriv --reuid='$user' --regid='$(id -g "$user")' --init-groups env HOME='$home' USER='$user' LOGNAME='$user' tmux -L '$sock' new-session -d -s tour -x 80 -y 20 'bash $runner'"
 else
-	tmx new-session -d -s tour -x 80 -y 20 "$run"
+	tmx new-session -d -s tour -x 80 -y 20 "bash $runner"
 fi
-trap 'rm -f "$bundle"; tmx kill-server 2>/dev/null || true' EXIT
+trap 'rm -f "$bundle" "$runner"; tmx kill-server 2>/dev/null || true' EXIT
 
 screen() { tmx capture-pane -p -t tour; }
 # wait_for TEXT [SECONDS]: until the window shows TEXT.
