@@ -92,7 +92,7 @@ type_line() {
 # wait_prompt: until the shell in the pod shows its prompt on the last line.
 wait_prompt() {
 	local deadline=$((SECONDS + 120))
-	until screen | grep -v '^$' | tail -1 | grep -q '# $'; do
+	until screen | grep -v '^$' | tail -1 | grep -q '# *$'; do
 		((SECONDS < deadline)) || die "no shell prompt; the window shows:
 $(screen)"
 		sleep 0.2
