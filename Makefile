@@ -70,10 +70,11 @@ demo: build
 cluster-up: build cluster-build
 	cd test/cluster && $(GO) run ./cmd/rexec-cluster up
 
-# Stops the test cluster, real or quick (make demo may have left either running).
+# Stops the test cluster, real or quick (make demo may have left either running). Each is
+# started from its binary in the cache's bin dir, so without that binary nothing of it runs.
 cluster-down:
 	@bin="$$(bash test/cluster/build.sh --print-bin-dir)"; for b in rexec-cluster rexec-quick; do \
-		if [ -x "$$bin/$$b" ]; then "$$bin/$$b" down; else (cd test/cluster && $(GO) run ./cmd/$$b down); fi || exit 1; done
+		if [ -x "$$bin/$$b" ]; then "$$bin/$$b" down || exit 1; fi; done
 
 # Release archives for krew (linux/darwin amd64+arm64, windows amd64), dist/SHA256SUMS and
 # dist/plugin.yaml; reproducible. `make dist VERSION=v0.1.0` also rewrites ./plugin.yaml.
