@@ -1,27 +1,36 @@
 # kubectl-rexec — see README.md. Two commands do everything on a fresh machine:
-#   make demo   build the plugin, start the embedded test cluster, open a recorded session, replay it
+#   make demo   build the plugin, start a test cluster, open a recorded session, replay it
 #   make test   every test: unit, integration (upstream exec server code) and end-to-end (real cluster)
 
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+GO      ?= go
+VERSION ?= $(shell bash hack/version.sh)
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 PKG      = github.com/kubectl-rexec/kubectl-rexec
 LDFLAGS  = -s -w -X $(PKG)/pkg/cmd.Version=$(VERSION) -X $(PKG)/pkg/cmd.Commit=$(COMMIT)
 BIN      = _output/bin/kubectl-rexec
 GATEWAY_BIN = _output/bin/rexec-gateway
-GO      ?= go
+# Where `make install` puts kubectl-rexec and its completion helper: go install's directory.
+BINDIR  ?= $(shell d="$$($(GO) env GOBIN)"; echo "$${d:-$$($(GO) env GOPATH)/bin}")
 
 .PHONY: s3-build build build-gateway test test-fast unit e2e bench bench-ab bench-gateway bench-e2e demo cluster-build cluster-up cluster-down vet fmt clean install dist
 
+# Built exactly as `make dist` builds the release binaries (static, no cgo, -trimpath,
+# no VCS stamp, the same version string), with a progress line every 15 s.
 build:
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/kubectl-rexec
+	@echo "==> building $(BIN) $(VERSION) (the first build compiles ~950 packages: minutes; then seconds)"
+	@CGO_ENABLED=0 GO='$(GO)' bash hack/gobuild.sh kubectl-rexec -trimpath -buildvcs=false -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/kubectl-rexec
 
 # The rexec gateway, the server that makes recording mandatory (deploy/).
 # Built as the image builds it (hack/image/image.sh), so that one compile serves both.
 build-gateway:
 	CGO_ENABLED=0 GOAMD64=v1 GOARM64=v8.0 $(GO) build -trimpath -buildvcs=false -ldflags '-s -w -X main.version=$(VERSION)' -o $(GATEWAY_BIN) ./cmd/rexec-gateway
 
-install:
-	$(GO) install -trimpath -ldflags '$(LDFLAGS)' ./cmd/kubectl-rexec
+# kubectl-rexec and kubectl_complete-rexec into BINDIR; kubectl and oc find plugins on PATH.
+install: build
+	@install -d '$(BINDIR)'
+	install -m 0755 $(BIN) kubectl_complete-rexec '$(BINDIR)/'
+	@case ":$$PATH:" in *':$(BINDIR):'*) echo "installed: kubectl rexec (and oc rexec) work now";; \
+		*) echo "installed into $(BINDIR), which is not on your PATH: export PATH=\"$(BINDIR):\$$PATH\"";; esac
 
 vet:
 	@test -z "$$(gofmt -l cmd pkg internal test)" || (echo "gofmt needed:"; gofmt -l cmd pkg internal test; exit 1)
@@ -65,14 +74,18 @@ bench-gateway: build build-gateway cluster-build
 bench-ab: build cluster-build
 	BENCH_PARTS=throughput bash test/bench/bench.sh
 
-demo: build cluster-build
+# The real cluster when it is built, else a quick one while it builds in the background: see test/demo.sh.
+demo: build
 	bash test/demo.sh
 
 cluster-up: build cluster-build
 	cd test/cluster && $(GO) run ./cmd/rexec-cluster up
 
+# Stops the test cluster, real or quick (make demo may have left either running). Each is
+# started from its binary in the cache's bin dir, so without that binary nothing of it runs.
 cluster-down:
-	cd test/cluster && $(GO) run ./cmd/rexec-cluster down
+	@bin="$$(bash test/cluster/build.sh --print-bin-dir)"; for b in rexec-cluster rexec-quick; do \
+		if [ -x "$$bin/$$b" ]; then "$$bin/$$b" down || exit 1; fi; done
 
 # Release archives for krew (linux/darwin amd64+arm64, windows amd64), dist/SHA256SUMS and
 # dist/plugin.yaml; reproducible. `make dist VERSION=v0.1.0` also rewrites ./plugin.yaml.

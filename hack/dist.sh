@@ -45,12 +45,8 @@ die() {
 	exit 1
 }
 
-semver_re='^v(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?$'
-VERSION="${VERSION:-$(git describe --tags --always --dirty 2>/dev/null || echo dev)}"
-if [[ ! $VERSION =~ $semver_re ]]; then
-	VERSION="v0.0.0-${VERSION//[^0-9A-Za-z.-]/-}"
-	[[ $VERSION =~ $semver_re ]] || die "cannot make a semantic version of VERSION=$VERSION"
-fi
+# The same version `make build` stamps (hack/version.sh).
+VERSION="$(VERSION="${VERSION:-}" bash "$ROOT/hack/version.sh")" || die "no version"
 COMMIT="${COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}"
 # 1980-01-01, the earliest time a zip entry can hold, when there is no git.
 SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 315532800)}"

@@ -101,7 +101,7 @@ func (s *Server) serveExec(w http.ResponseWriter, r *http.Request, namespace, na
 		TTY:    opts.TTY,
 	}
 	direct := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		remotecommand.ServeExec(w, r, s.Executor, podFullName(pod), string(pod.UID), container, opts.Command,
+		remotecommand.ServeExec(w, r, s.runner, podFullName(pod), string(pod.UID), container, opts.Command,
 			streamOpts, streamIdleTimeout, streamCreationTimeout, streamProtocols)
 	})
 	translator := proxy.NewStreamTranslatorHandler(s.kubeletExecURL(pod, container, opts), s.kubeletTransport, 0, proxy.Options{
@@ -131,7 +131,7 @@ func (s *Server) kubeletHandler() http.Handler {
 			http.Error(w, "pod does not exist", http.StatusNotFound)
 			return
 		}
-		remotecommand.ServeExec(w, r, s.Executor, podFullName(pod), string(pod.UID), r.PathValue("container"),
+		remotecommand.ServeExec(w, r, s.runner, podFullName(pod), string(pod.UID), r.PathValue("container"),
 			r.URL.Query()["command"], streamOpts, streamIdleTimeout, streamCreationTimeout, streamProtocols)
 	})
 	return mux

@@ -18,6 +18,7 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/rest"
+	"k8s.io/cri-streaming/pkg/streaming/remotecommand"
 
 	"github.com/kubectl-rexec/kubectl-rexec/internal/testexec"
 )
@@ -62,6 +63,10 @@ type Options struct {
 	// Executor runs the commands; nil means a new testexec.Executor
 	// (working in a temporary directory when made by Start).
 	Executor *testexec.Executor
+	// Runner, when set, runs the commands instead of Executor (which then
+	// sees no calls): another runtime behind the same exec path, such as
+	// the e2e node's sandbox for the demo's quick start.
+	Runner remotecommand.Executor
 }
 
 // ExecRequest is one request to the pods/exec subresource as it arrived.
@@ -102,6 +107,7 @@ type Server struct {
 	Executor *testexec.Executor
 
 	opts    Options
+	runner  remotecommand.Executor // Options.Runner, else Executor
 	store   *store
 	api     *httptest.Server
 	kubelet *httptest.Server
@@ -138,12 +144,16 @@ func New(opts Options) (*Server, error) {
 	if opts.Executor == nil {
 		opts.Executor = testexec.New("", nil)
 	}
+	if opts.Runner == nil {
+		opts.Runner = opts.Executor
+	}
 	st, err := newStore(opts.Pods, opts.Deployments)
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{
 		Executor: opts.Executor,
+		runner:   opts.Runner,
 		opts:     opts,
 		store:    st,
 		apiConn:  newConnTracker(),

@@ -55,7 +55,7 @@ func TestExportHTML(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := page.String()
-	for _, want := range []string{"<!DOCTYPE html>", `id="rexec-events"`, `"m","uname -s; id -un"]`, `id="rexec-meta">{"header":`, "AsciinemaPlayer", "</html>\n"} {
+	for _, want := range []string{"<!DOCTYPE html>", `id="rexec-events"`, `"m","id; hostname; ls /"]`, `id="rexec-meta">{"header":`, "AsciinemaPlayer", "</html>\n"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("the page lacks %q", want)
 		}

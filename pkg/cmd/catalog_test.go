@@ -252,3 +252,31 @@ func TestReplayFromToAndCommands(t *testing.T) {
 		t.Error("--to before --from accepted")
 	}
 }
+
+// TestNoRecordingsYet: before the first session the recording directory
+// does not exist; ls lists nothing and grep finds nothing, neither errors
+// about the directory. A directory named on the command line must exist.
+func TestNoRecordingsYet(t *testing.T) {
+	state := t.TempDir()
+	t.Setenv("KUBECTL_REXEC_DIR", "")
+	t.Setenv("XDG_STATE_HOME", state)
+	missing := filepath.Join(state, "kubectl-rexec", "recordings")
+	out, errOut, err := runCmd(t, "ls")
+	if err != nil || out != "" || errOut != "No recordings found in "+missing+".\n" {
+		t.Errorf("ls: out %q, err out %q, error %v; want only the no-recordings line", out, errOut, err)
+	}
+	out, _, err = runCmd(t, "ls", "-o", "json")
+	if err != nil || !strings.Contains(out, `"items": []`) {
+		t.Errorf("ls -o json: %q %v, want an empty list", out, err)
+	}
+	out, errOut, err = runCmd(t, "grep", "x")
+	if out != "" || strings.Contains(errOut, "no such file") || err == nil {
+		t.Errorf("grep: out %q, err out %q, error %v; want no match (exit 1) and no complaint", out, errOut, err)
+	}
+	if _, _, err := runCmd(t, "ls", missing); err == nil {
+		t.Errorf("ls of a named missing directory succeeded")
+	}
+	if _, err := os.Stat(missing); err == nil {
+		t.Errorf("ls created %s", missing)
+	}
+}

@@ -12,7 +12,6 @@ import (
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/kubectl-rexec/kubectl-rexec/pkg/catalog"
-	"github.com/kubectl-rexec/kubectl-rexec/pkg/session"
 	"github.com/kubectl-rexec/kubectl-rexec/pkg/source"
 )
 
@@ -110,12 +109,13 @@ func (o *grepOptions) run(pattern string, args []string) error {
 	if err != nil {
 		return fmt.Errorf("bad PATTERN: %w", err)
 	}
+	listDefault := true
 	if len(args) == 0 {
-		dir, _, err := session.RecordDir("")
+		dir, exists, err := defaultRecordDir()
 		if err != nil {
 			return err
 		}
-		args = []string{dir}
+		args, listDefault = []string{dir}, exists
 	}
 	now := o.now()
 	since, err := catalog.ParseTime(o.since, now)
@@ -128,9 +128,11 @@ func (o *grepOptions) run(pattern string, args []string) error {
 	}
 	filter := catalog.Filter{User: o.user, Pod: o.pod, Namespace: o.namespace, Since: since, Until: until}
 	filtered := filter != (catalog.Filter{})
-	files, err := catalog.Files(args)
-	if err != nil {
-		return err
+	var files []string
+	if listDefault {
+		if files, err = catalog.Files(args); err != nil {
+			return err
+		}
 	}
 	files = uniqueFiles(files)
 	// Oldest session first, as ls lists them.

@@ -3,8 +3,11 @@ package cmd
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -74,12 +77,13 @@ func newLsCmd(streams genericiooptions.IOStreams) *cobra.Command {
 }
 
 func (o *lsOptions) run(args []string) error {
+	listDefault := true
 	if len(args) == 0 {
-		dir, _, err := session.RecordDir("")
+		dir, exists, err := defaultRecordDir()
 		if err != nil {
 			return err
 		}
-		args = []string{dir}
+		args, listDefault = []string{dir}, exists
 	}
 	now := o.now()
 	since, err := catalog.ParseTime(o.since, now)
@@ -90,9 +94,11 @@ func (o *lsOptions) run(args []string) error {
 	if err != nil {
 		return fmt.Errorf("--until: %w", err)
 	}
-	files, err := catalog.Files(args)
-	if err != nil {
-		return err
+	var files []string
+	if listDefault {
+		if files, err = catalog.Files(args); err != nil {
+			return err
+		}
 	}
 	filter := catalog.Filter{User: o.user, Pod: o.pod, Namespace: o.namespace, Since: since, Until: until}
 	var entries []catalog.Entry
@@ -117,6 +123,20 @@ func (o *lsOptions) run(args []string) error {
 		return nil
 	}
 	return printTable(o.streams.Out, entries, o.output == "wide", o.noHeaders)
+}
+
+// defaultRecordDir is the recording directory, for a command given no DIR
+// or FILE, and whether it exists: before the first session it does not,
+// which means no recordings, not an error.
+func defaultRecordDir() (string, bool, error) {
+	dir, _, err := session.RecordDir("")
+	if err != nil {
+		return "", false, err
+	}
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return dir, false, nil
+	}
+	return dir, true, nil
 }
 
 // recordingList is what -o json and -o yaml print: kubectl's List shape.

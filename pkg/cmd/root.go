@@ -63,6 +63,12 @@ func Execute() {
 	// contextual logger="UnhandledError" suffix kubectl does not print.
 	klog.EnableContextualLogging(false)
 	streams := genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}
+	if len(os.Args) > 1 && (os.Args[1] == cobra.ShellCompRequestCmd || os.Args[1] == cobra.ShellCompNoDescRequestCmd) {
+		// A completion answers what it can, quietly: without a cluster in
+		// reach, client-go's discovery logs each failed attempt through
+		// klog (memcache.go lines), which would land amid the completions.
+		defer quietKlog()()
+	}
 	stop := startProfile(os.Getenv("KUBECTL_REXEC_CPUPROFILE"))
 	err := NewRootCmd(streams).Execute()
 	stop()

@@ -3,7 +3,8 @@
 # reused across runs and work trees:
 #
 #   ${XDG_CACHE_HOME:-$HOME/.cache}/kubectl-rexec-e2e/v1.37.2/bin/
-#     kube-apiserver  etcd  kubectl  rexec-node  rexec-cluster
+#     kube-apiserver  etcd  kubectl  rexec-node  rexec-cluster  rexec-quick
+#     busybox (only when the machine has no static busybox; see ensure_busybox)
 #
 # Upstream binaries are built from source through the Go module proxy (no
 # prebuilt downloads are reachable here). Each one is built from a tiny module
@@ -11,9 +12,15 @@
 # the same dependency graph. A binary is skipped when it exists and reports the
 # expected version; our own binaries are always rebuilt because the Go build
 # cache makes that a second or two and keeps them in step with the source.
+# Everything is built with CGO_ENABLED=0 and -trimpath, as the plugin is, and
+# the tools/ modules pin the modules they share with the plugin to the
+# plugin's versions, so that each shared package is compiled once for all.
+# Long builds print a progress line every 15 s (hack/gobuild.sh).
 #
 # Usage:
-#   build.sh                 build what is missing (idempotent)
+#   build.sh [NAME...]       build what is missing (idempotent); NAMEs pick
+#                            some of: etcd kubectl kube-apiserver rexec-node
+#                            rexec-cluster rexec-quick (default: all)
 #   build.sh --print-bin-dir print the cache directory and exit
 #   build.sh --regen         regenerate tools/*/go.mod and go.sum, then build
 #   build.sh --force         rebuild everything
@@ -32,8 +39,10 @@ GO="${GO:-go}"
 
 force=0
 regen=0
+only=()
 for arg in "$@"; do
 	case "$arg" in
+	etcd | kubectl | kube-apiserver | rexec-node | rexec-cluster | rexec-quick) only+=("$arg") ;;
 	--print-bin-dir)
 		echo "$BIN_DIR"
 		exit 0
@@ -48,13 +57,25 @@ for arg in "$@"; do
 done
 
 mkdir -p "$BIN_DIR"
+export CGO_ENABLED=0
+log() { printf 'build.sh: %s\n' "$*" >&2; }
 
-# Two test runs (or a test and `make demo`) may start at once; a lock keeps
-# them from building the same 2.4 GB link twice on a 2-core machine.
+# Two test runs (or a test and `make demo`'s background build) may start at
+# once; a lock keeps them from building the same 2.4 GB link twice on a
+# 2-core machine.
 exec 9>"$BIN_DIR/.build.lock"
-if command -v flock >/dev/null 2>&1; then
+if command -v flock >/dev/null 2>&1 && ! flock -n 9; then
+	log "waiting for another build.sh to finish (it holds $BIN_DIR/.build.lock)"
 	flock 9
 fi
+
+# wanted NAME: true when NAME is to be built (all, unless names were given).
+wanted() {
+	[[ ${#only[@]} == 0 ]] && return 0
+	local n
+	for n in "${only[@]}"; do [[ $n == "$1" ]] && return 0; done
+	return 1
+}
 
 # Version stamps that kube-apiserver and kubectl report. The upstream build
 # (hack/lib/version.sh) sets the same variables; without them both binaries
@@ -66,8 +87,6 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
 	k8s_ldflags+=" -X ${pkg}.gitMajor=1 -X ${pkg}.gitMinor=37"
 	k8s_ldflags+=" -X ${pkg}.gitTreeState=clean -X ${pkg}.buildDate=${build_date}"
 done
-
-log() { printf 'build.sh: %s\n' "$*" >&2; }
 
 # regen_apiserver writes tools/apiserver/go.mod from k8s.io/kubernetes' own
 # go.mod: kubernetes replaces every staging module (k8s.io/api, client-go, ...)
@@ -98,6 +117,7 @@ regen_apiserver() {
 	} >"$dir/go.mod"
 	rm -f "$dir/go.sum"
 	(cd "$dir" && "$GO" mod tidy)
+	align "$dir"
 	log "tools/apiserver/go.mod regenerated with $(grep -c '=> k8s.io' "$dir/go.mod") staging replaces"
 }
 
@@ -105,7 +125,26 @@ regen_simple() {
 	local dir="$HERE/tools/$1"
 	rm -f "$dir/go.sum"
 	(cd "$dir" && "$GO" mod tidy)
+	[[ $1 == kubectl ]] && align "$dir"
 	log "tools/$1/go.sum regenerated"
+}
+
+# align DIR: raise the modules DIR shares with the plugin to the plugin's
+# versions where DIR's are older (golang.org/x/sys is below most of the
+# graph: a different version recompiles ~450 packages that are otherwise
+# shared). Never lowers one, and never touches k8s.io modules.
+align() {
+	local dir="$1" mod want have ups=()
+	while read -r mod want; do
+		[[ $mod == k8s.io/* || $mod == github.com/kubectl-rexec/* ]] && continue
+		have="$(cd "$dir" && "$GO" list -m -f '{{.Version}}' "$mod" 2>/dev/null)" || continue
+		[[ -n $have && $have != "$want" ]] || continue
+		[[ "$(printf '%s\n%s\n' "$have" "$want" | sort -V | tail -1)" == "$want" ]] && ups+=("$mod@$want")
+	done < <(cd "$HERE/../.." && "$GO" list -m -f '{{.Path}} {{.Version}}' all | grep -v '^github.com/kubectl-rexec/kubectl-rexec ')
+	if [[ ${#ups[@]} -gt 0 ]]; then
+		(cd "$dir" && GOFLAGS=-mod=mod "$GO" get "${ups[@]}" && "$GO" mod tidy)
+		log "tools/${dir##*/}: aligned with the plugin: ${ups[*]}"
+	fi
 }
 
 if [[ $regen == 1 ]]; then
@@ -129,38 +168,83 @@ have_version() {
 
 # build NAME MODULE_DIR PACKAGE LDFLAGS: builds into a temporary name and
 # renames, so a killed build never leaves a half-written binary that a later
-# run would take for a good one.
+# run would take for a good one. The temporary starts as a copy of the
+# current binary: go build leaves a target whose build ID is current alone,
+# so an unchanged binary is not linked again (seconds each on 2 cores).
 build() {
 	local name="$1" dir="$2" pkg="$3" ldflags="$4" start end rel
 	start=$(date +%s)
 	rel="test/cluster${dir#"$HERE"}"
 	log "building $name from $pkg (in $rel)"
-	(cd "$dir" && "$GO" build -trimpath -ldflags "$ldflags" -o "$BIN_DIR/$name.tmp" "$pkg")
+	if [[ -x "$BIN_DIR/$name" ]]; then
+		cp -p "$BIN_DIR/$name" "$BIN_DIR/$name.tmp"
+	fi
+	(cd "$dir" && GO="$GO" bash "$HERE/../../hack/gobuild.sh" "$name" -trimpath -ldflags "$ldflags" -o "$BIN_DIR/$name.tmp" "$pkg")
 	mv -f "$BIN_DIR/$name.tmp" "$BIN_DIR/$name"
 	end=$(date +%s)
 	log "built $name in $((end - start))s ($(du -h "$BIN_DIR/$name" | cut -f1))"
 }
 
-if have_version "$BIN_DIR/etcd" "etcd Version: ${ETCD_VERSION#v}" "$BIN_DIR/etcd" --version; then
+if ! wanted etcd; then
+	:
+elif have_version "$BIN_DIR/etcd" "etcd Version: ${ETCD_VERSION#v}" "$BIN_DIR/etcd" --version; then
 	log "etcd ${ETCD_VERSION} present, skipped"
 else
+	log "etcd takes ~1-2 min on 2 cores when the Go build cache is cold"
 	build etcd "$HERE/tools/etcd" go.etcd.io/etcd/server/v3 "-s -w"
 fi
 
-if have_version "$BIN_DIR/kubectl" "\"gitVersion\": \"${K8S_VERSION}\"" "$BIN_DIR/kubectl" version --client -o json; then
+if ! wanted kubectl; then
+	:
+elif have_version "$BIN_DIR/kubectl" "\"gitVersion\": \"${K8S_VERSION}\"" "$BIN_DIR/kubectl" version --client -o json; then
 	log "kubectl ${K8S_VERSION} present, skipped"
 else
 	build kubectl "$HERE/tools/kubectl" . "$k8s_ldflags"
 fi
 
-if have_version "$BIN_DIR/kube-apiserver" "Kubernetes ${K8S_VERSION}" "$BIN_DIR/kube-apiserver" --version; then
+if ! wanted kube-apiserver; then
+	:
+elif have_version "$BIN_DIR/kube-apiserver" "Kubernetes ${K8S_VERSION}" "$BIN_DIR/kube-apiserver" --version; then
 	log "kube-apiserver ${K8S_VERSION} present, skipped"
 else
-	log "kube-apiserver takes ~7-8 minutes and ~2.4 GB on 2 cores when the Go build cache is cold"
+	log "kube-apiserver takes ~5-8 minutes and ~2.4 GB on 2 cores when the Go build cache is cold"
 	build kube-apiserver "$HERE/tools/apiserver" k8s.io/kubernetes/cmd/kube-apiserver "$k8s_ldflags"
 fi
 
-build rexec-node "$HERE" ./cmd/rexec-node ""
-build rexec-cluster "$HERE" ./cmd/rexec-cluster ""
+for name in rexec-node rexec-cluster rexec-quick; do
+	if wanted "$name"; then
+		build "$name" "$HERE" "./cmd/$name" "-s -w"
+	fi
+done
+
+# ensure_busybox: rexec-node and rexec-quick run containers from a static
+# busybox (Debian's busybox-static: /bin/busybox). When the machine has
+# none, fetch the package without root (apt-get download) and put its
+# busybox next to them, where they look too. Without apt, they run
+# commands on the host and say so.
+is_static() { [[ -x $1 ]] && ! head -c 4096 "$1" | grep -aq 'ld-linux\|ld-musl'; }
+ensure_busybox() {
+	local b
+	for b in "$BIN_DIR/busybox" "$(command -v busybox || true)" /bin/busybox; do
+		[[ -n $b ]] && is_static "$b" && return 0
+	done
+	if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-deb >/dev/null 2>&1; then
+		log "no static busybox and no apt-get: test pods will run as host processes (install a static busybox as /bin/busybox)"
+		return 0
+	fi
+	local tmp
+	tmp="$(mktemp -d)"
+	if (cd "$tmp" && apt-get download busybox-static >/dev/null 2>&1) && dpkg-deb -x "$tmp"/busybox-static_*.deb "$tmp/x" &&
+		is_static "$tmp/x/bin/busybox"; then
+		mv -f "$tmp/x/bin/busybox" "$BIN_DIR/busybox"
+		log "fetched busybox-static with apt-get download into $BIN_DIR/busybox"
+	else
+		log "no static busybox (apt-get download busybox-static failed): test pods will run as host processes; apt-get install busybox-static"
+	fi
+	rm -rf "$tmp"
+}
+if wanted rexec-node || wanted rexec-quick; then
+	ensure_busybox
+fi
 
 log "binaries in $BIN_DIR"

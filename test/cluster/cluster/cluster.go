@@ -38,6 +38,10 @@ import (
 // Version is the Kubernetes version of the binaries this package runs.
 const Version = "v1.37.2"
 
+// nodeImageAnnotation is node.ImageAnnotation: rexec-node names the image
+// it really runs there (not imported, to keep this package's build small).
+const nodeImageAnnotation = "rexec-node/image"
+
 // NodeName is the name rexec-node registers.
 const NodeName = "rexec-node"
 
@@ -116,6 +120,7 @@ type Cluster struct {
 	tempDir bool
 	logf    func(format string, args ...any)
 	apiArgs []string // Options.ExtraAPIServerArgs
+	image   string   // what rexec-node runs (node.ImageAnnotation), for CreatePod
 }
 
 // BinDir is where build.sh puts the binaries: $REXEC_E2E_BIN_DIR, else
@@ -452,6 +457,7 @@ func (c *Cluster) startNode(ctx context.Context) error {
 				// etcd starts empty, so this Node is this run's; rexec-node
 				// listens before it registers.
 				c.Ports.Node = int(n.Status.DaemonEndpoints.KubeletEndpoint.Port)
+				c.image = n.Annotations[nodeImageAnnotation]
 				return true
 			}
 		}
@@ -460,8 +466,8 @@ func (c *Cluster) startNode(ctx context.Context) error {
 }
 
 // CreatePod creates a pod whose containers are the given names (default
-// "main") and waits until rexec-node reports it Running. The image is only
-// a label: rexec-node runs exec commands on the host.
+// "main") and waits until rexec-node reports it Running. The image is the
+// one rexec-node says it runs (a busybox root filesystem, or the host).
 func (c *Cluster) CreatePod(ctx context.Context, namespace, name string, containers ...string) (*corev1.Pod, error) {
 	if c.Client == nil {
 		return nil, errors.New("cluster has no client (loaded from a state directory?)")
@@ -478,9 +484,12 @@ func (c *Cluster) CreatePod(ctx context.Context, namespace, name string, contain
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace, Labels: map[string]string{"app": name}},
 	}
+	if c.image == "" {
+		return nil, errors.New("rexec-node did not say what image it runs (node annotation " + nodeImageAnnotation + ")")
+	}
 	for _, ct := range containers {
 		pod.Spec.Containers = append(pod.Spec.Containers, corev1.Container{
-			Name: ct, Image: "registry.k8s.io/e2e-test-images/busybox:1.37", Command: []string{"sleep", "infinity"},
+			Name: ct, Image: c.image, Command: []string{"sleep", "infinity"},
 		})
 	}
 	pods := c.Client.CoreV1().Pods(namespace)
@@ -543,6 +552,10 @@ func (c *Cluster) TokenKubeconfigFor(name, token string) (string, error) {
 	file := filepath.Join(dir, name+".kubeconfig")
 	return file, writeKubeconfig(file, c.Server, caPEM, name, &clientcmdapi.AuthInfo{Token: token})
 }
+
+// NodeImage is the image rexec-node runs every container from (its busybox
+// root filesystem, or "rexec-node/host"); pods made for it should name it.
+func (c *Cluster) NodeImage() string { return c.image }
 
 // RSS is the resident memory of one of the cluster's processes
 // ("kube-apiserver", "etcd", "rexec-node", "haproxy"), in bytes.

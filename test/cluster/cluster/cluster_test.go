@@ -20,6 +20,7 @@ import (
 
 	"github.com/kubectl-rexec/kubectl-rexec/test/cluster/cluster"
 	"github.com/kubectl-rexec/kubectl-rexec/test/cluster/clustertest"
+	"github.com/kubectl-rexec/kubectl-rexec/test/cluster/node"
 )
 
 // One cluster for every test in the package: start-up costs ~4 s and the
@@ -330,5 +331,37 @@ func TestNodeAndPod(t *testing.T) {
 		len(p.Status.ContainerStatuses) != 1 || !p.Status.ContainerStatuses[0].Ready {
 		t.Errorf("pod not running on the node: nodeName %q, podIP %q, statuses %+v",
 			p.Spec.NodeName, p.Status.PodIP, p.Status.ContainerStatuses)
+	}
+}
+
+// TestPodIsolated: the pod is what its image says, a busybox root
+// filesystem and namespaces of its own, not a shell on this machine.
+func TestPodIsolated(t *testing.T) {
+	ctx := context.Background()
+	n, err := testCluster.Client.CoreV1().Nodes().Get(ctx, cluster.NodeName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := testCluster.Client.CoreV1().Pods("default").Get(ctx, pod, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	image := n.Annotations[node.ImageAnnotation]
+	if !strings.HasPrefix(image, "rexec-node/busybox-static:") {
+		t.Fatalf("node runs %q (isolation %q), want a busybox root filesystem: install busybox-static; see logs/rexec-node.log",
+			image, n.Annotations[node.IsolationAnnotation])
+	}
+	if got, st := p.Spec.Containers[0].Image, p.Status.ContainerStatuses[0].Image; got != image || st != image || testCluster.NodeImage() != image {
+		t.Errorf("pod spec image %q, status image %q, cluster %q; want the node's %q", got, st, testCluster.NodeImage(), image)
+	}
+	hostFile, err := os.Executable() // this test binary: on the host, not in the pod
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := kubectl(t, testCluster.AdminKubeconfig, true, nil, "exec", pod, "--", "sh", "-c",
+		"ls /bin/busybox /etc/passwd; tr '\\0' ' ' </proc/1/cmdline; echo; hostname; id -u; if test -e "+hostFile+"; then echo HOST-FILE; fi")
+	want := "/bin/busybox\n/etc/passwd\n" + "rexec-node-init \n" + pod + "\n0\n"
+	if r.code != 0 || r.stdout != want {
+		t.Errorf("inside the pod: code %d, stdout %q, stderr %q; want %q", r.code, r.stdout, r.stderr, want)
 	}
 }

@@ -150,7 +150,7 @@ func TestDeployment(t *testing.T) {
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
 				Spec: corev1.PodSpec{Containers: []corev1.Container{{
-					Name: "web", Image: "registry.k8s.io/e2e-test-images/busybox:1.37", Command: []string{"sleep", "infinity"},
+					Name: "web", Image: tc.NodeImage(), Command: []string{"sleep", "infinity"},
 				}}},
 			},
 		},
@@ -380,7 +380,7 @@ func createPod(t *testing.T, name string, labels, annotations map[string]string,
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default", Labels: labels, Annotations: annotations}}
 	for _, c := range containers {
 		pod.Spec.Containers = append(pod.Spec.Containers, corev1.Container{
-			Name: c, Image: "registry.k8s.io/e2e-test-images/busybox:1.37", Command: []string{"sleep", "infinity"},
+			Name: c, Image: tc.NodeImage(), Command: []string{"sleep", "infinity"},
 		})
 	}
 	pods := tc.Client.CoreV1().Pods("default")

@@ -2,8 +2,17 @@
 // `kubectl exec` against a real kube-apiserver: it registers a Node, binds
 // unscheduled pods to itself (there is no scheduler), reports them Running
 // and Ready, and serves the kubelet's /exec endpoint with the upstream
-// streaming server (k8s.io/cri-streaming), running commands as local
-// processes on this host instead of in containers.
+// streaming server (k8s.io/cri-streaming).
+//
+// There is no container runtime: every container gets a root filesystem of
+// its own built from a static busybox, and each exec'd command runs there in
+// new mount, PID, UTS and IPC namespaces and, where the kernel allows, a user
+// namespace in which its root is an unprivileged host user (see Sandbox).
+// Whatever image a pod names, that busybox is what runs, and the node says so:
+// it reports the image it really runs (Isolation.Image) in container
+// statuses and in the ImageAnnotation of its Node. Without a static busybox
+// or namespaces, commands run on the host as the node's user, and the image
+// is "rexec-node/host".
 package node
 
 import (
@@ -11,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -31,6 +41,8 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/ptr"
+
+	"github.com/kubectl-rexec/kubectl-rexec/test/cluster/sandbox"
 )
 
 // Address is the node's only address: everything here is loopback.
@@ -56,6 +68,12 @@ type Config struct {
 	ClientCAFile string
 	// WorkDir holds each container's working directory.
 	WorkDir string
+	// Busybox is the static busybox the containers' root filesystems are
+	// made of; busybox on PATH or /bin/busybox when empty.
+	Busybox string
+	// Isolation forces sandbox.IsolationHost when set to it; otherwise the node
+	// uses the strongest isolation the machine allows.
+	Isolation sandbox.Isolation
 	// HeartbeatInterval is how often the Ready condition is refreshed.
 	HeartbeatInterval time.Duration
 	// Logf logs; log.Printf when nil.
@@ -65,7 +83,7 @@ type Config struct {
 // Node is a running node stand-in.
 type Node struct {
 	cfg    Config
-	exec   *Executor
+	exec   *sandbox.Executor
 	pods   corelisters.PodLister
 	queue  workqueue.TypedRateLimitingInterface[string]
 	ready  chan struct{}
@@ -105,7 +123,11 @@ func New(cfg Config) (*Node, error) {
 		ready:  make(chan struct{}),
 		queue:  workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[string]()),
 	}
-	n.exec = &Executor{Lookup: n.lookup}
+	sb := &sandbox.Runtime{Isolation: sandbox.IsolationHost, Reason: "asked for host processes"}
+	if cfg.Isolation != sandbox.IsolationHost {
+		sb = sandbox.Detect(cfg.Busybox, cfg.WorkDir)
+	}
+	n.exec = &sandbox.Executor{Lookup: n.lookup, Runtime: sb}
 	return n, nil
 }
 
@@ -119,8 +141,11 @@ func (n *Node) Port() int {
 	return n.port
 }
 
+// Image is the image the node runs every container from; see Isolation.Image.
+func (n *Node) Image() string { return n.exec.Runtime.Image() }
+
 // Executor exposes the executor, for tests that count running commands.
-func (n *Node) Executor() *Executor { return n.exec }
+func (n *Node) Executor() *sandbox.Executor { return n.exec }
 
 // Run serves until ctx ends, then kills every command it started.
 func (n *Node) Run(ctx context.Context) error {
@@ -160,7 +185,11 @@ func (n *Node) Run(ctx context.Context) error {
 	go n.work(ctx)
 	go n.heartbeat(ctx)
 
-	n.logf("node %s ready, kubelet API on %s", n.cfg.Name, ln.Addr())
+	sb := n.exec.Runtime
+	n.logf("node %s ready, kubelet API on %s; containers run %s (isolation %s)", n.cfg.Name, ln.Addr(), sb.Image(), sb.Isolation)
+	if sb.Reason != "" {
+		n.logf("isolation %s because: %s", sb.Isolation, sb.Reason)
+	}
 	close(n.ready)
 	select {
 	case <-ctx.Done():
@@ -172,12 +201,14 @@ func (n *Node) Run(ctx context.Context) error {
 }
 
 // register creates the Node (or adopts one left by an earlier run), reports
-// it Ready on this run's port, and clears the not-ready taint that admission
-// put on it, which no node lifecycle controller is here to remove.
+// it Ready on this run's port, clears the not-ready taint that admission
+// put on it, which no node lifecycle controller is here to remove, and
+// annotates it with the image its containers really run.
 func (n *Node) register(ctx context.Context) error {
 	nodes := n.client.CoreV1().Nodes()
 	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{
-		Name: n.cfg.Name,
+		Name:        n.cfg.Name,
+		Annotations: n.annotations(),
 		Labels: map[string]string{
 			"kubernetes.io/hostname": n.cfg.Name,
 			"kubernetes.io/os":       runtime.GOOS,
@@ -211,13 +242,30 @@ func (n *Node) register(ctx context.Context) error {
 			taints = append(taints, t)
 		}
 	}
-	if len(taints) != len(cur.Spec.Taints) {
+	want := n.annotations()
+	if len(taints) != len(cur.Spec.Taints) || cur.Annotations[ImageAnnotation] != want[ImageAnnotation] ||
+		cur.Annotations[IsolationAnnotation] != want[IsolationAnnotation] {
 		cur.Spec.Taints = taints
+		if cur.Annotations == nil {
+			cur.Annotations = map[string]string{}
+		}
+		maps.Copy(cur.Annotations, want)
 		if _, err := nodes.Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
-			return fmt.Errorf("removing not-ready taint from node %s: %w", n.cfg.Name, err)
+			return fmt.Errorf("updating node %s (not-ready taint, image annotations): %w", n.cfg.Name, err)
 		}
 	}
 	return nil
+}
+
+// Annotations of the Node saying what its containers really run, for tools
+// that create pods for it (cluster.CreatePod names this image).
+const (
+	ImageAnnotation     = "rexec-node/image"
+	IsolationAnnotation = "rexec-node/isolation"
+)
+
+func (n *Node) annotations() map[string]string {
+	return map[string]string{ImageAnnotation: n.Image(), IsolationAnnotation: string(n.exec.Runtime.Isolation)}
 }
 
 // updateStatus writes the node's addresses, port, capacity and a fresh Ready
@@ -246,7 +294,7 @@ func (n *Node) updateStatus(ctx context.Context) error {
 		OperatingSystem:         runtime.GOOS,
 		Architecture:            runtime.GOARCH,
 		ContainerRuntimeVersion: "rexec-node://" + KubeletVersion,
-		OSImage:                 "host processes (rexec-node)",
+		OSImage:                 osImage(n.exec.Runtime),
 		KernelVersion:           kernelVersion(),
 		MachineID:               n.cfg.Name,
 		SystemUUID:              n.cfg.Name,
@@ -273,6 +321,13 @@ func (n *Node) updateStatus(ctx context.Context) error {
 		return fmt.Errorf("updating status of node %s: %w", n.cfg.Name, err)
 	}
 	return nil
+}
+
+func osImage(sb *sandbox.Runtime) string {
+	if sb.Isolation == sandbox.IsolationHost {
+		return "host processes as the node's user (rexec-node)"
+	}
+	return fmt.Sprintf("busybox %s, a root filesystem and namespaces per exec (rexec-node, isolation %s)", sb.Version, sb.Isolation)
 }
 
 func setNodeCondition(conds []corev1.NodeCondition, c corev1.NodeCondition) []corev1.NodeCondition {
@@ -374,7 +429,7 @@ func (n *Node) syncPod(ctx context.Context, key string) error {
 		return nil
 	}
 	upd := pod.DeepCopy()
-	upd.Status = runningStatus(pod)
+	upd.Status = runningStatus(pod, n.Image())
 	if _, err := pods.UpdateStatus(ctx, upd, metav1.UpdateOptions{}); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("reporting running: %w", err)
 	}
@@ -397,7 +452,8 @@ func podIsRunning(pod *corev1.Pod) bool {
 
 // runningStatus is the status a kubelet reports once every container of pod
 // has started and is ready.
-func runningStatus(pod *corev1.Pod) corev1.PodStatus {
+// image is the image the node really runs, whatever the spec names.
+func runningStatus(pod *corev1.Pod, image string) corev1.PodStatus {
 	now := metav1.Now()
 	st := *pod.Status.DeepCopy()
 	st.Phase = corev1.PodRunning
@@ -417,7 +473,7 @@ func runningStatus(pod *corev1.Pod) corev1.PodStatus {
 	st.InitContainerStatuses = nil
 	for _, c := range pod.Spec.InitContainers {
 		st.InitContainerStatuses = append(st.InitContainerStatuses, corev1.ContainerStatus{
-			Name: c.Name, Image: c.Image, ImageID: imageID(c.Image), ContainerID: containerID(pod, c.Name),
+			Name: c.Name, Image: image, ImageID: imageID(image), ContainerID: containerID(pod, c.Name),
 			Ready: true, Started: ptr.To(false),
 			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
 				ExitCode: 0, Reason: "Completed", StartedAt: started, FinishedAt: started, ContainerID: containerID(pod, c.Name),
@@ -427,7 +483,7 @@ func runningStatus(pod *corev1.Pod) corev1.PodStatus {
 	st.ContainerStatuses = nil
 	for _, c := range pod.Spec.Containers {
 		st.ContainerStatuses = append(st.ContainerStatuses, corev1.ContainerStatus{
-			Name: c.Name, Image: c.Image, ImageID: imageID(c.Image), ContainerID: containerID(pod, c.Name),
+			Name: c.Name, Image: image, ImageID: imageID(image), ContainerID: containerID(pod, c.Name),
 			Ready: true, Started: ptr.To(true),
 			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: started}},
 		})
@@ -452,20 +508,20 @@ func containerID(pod *corev1.Pod, container string) string {
 	return "rexec://" + strings.ReplaceAll(string(pod.UID), "-", "") + "-" + container
 }
 
-func imageID(image string) string { return "rexec-node/" + image }
+func imageID(image string) string { return "rexec-node://" + image }
 
 func podKey(namespace, name string) string { return namespace + "_" + name }
 
 // lookup finds a container of a pod bound to this node, the way the kubelet
 // refuses exec into pods it does not run.
-func (n *Node) lookup(key, container string) (ContainerInfo, error) {
+func (n *Node) lookup(key, container string) (sandbox.ContainerInfo, error) {
 	ns, name, ok := strings.Cut(key, "_")
 	if !ok || n.pods == nil {
-		return ContainerInfo{}, fmt.Errorf("pod %q does not exist", key)
+		return sandbox.ContainerInfo{}, fmt.Errorf("pod %q does not exist", key)
 	}
 	pod, err := n.pods.Pods(ns).Get(name)
 	if err != nil || pod.Spec.NodeName != n.cfg.Name {
-		return ContainerInfo{}, errors.New("pod does not exist")
+		return sandbox.ContainerInfo{}, errors.New("pod does not exist")
 	}
 	var spec *corev1.Container
 	for i := range pod.Spec.Containers {
@@ -479,9 +535,9 @@ func (n *Node) lookup(key, container string) (ContainerInfo, error) {
 		}
 	}
 	if spec == nil {
-		return ContainerInfo{}, fmt.Errorf("container not found (%q)", container)
+		return sandbox.ContainerInfo{}, fmt.Errorf("container not found (%q)", container)
 	}
-	info := ContainerInfo{
+	info := sandbox.ContainerInfo{
 		Namespace: ns, Pod: name, Container: container,
 		Dir: filepath.Join(n.cfg.WorkDir, key, container),
 	}

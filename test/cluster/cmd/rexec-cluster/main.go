@@ -20,7 +20,6 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/kubectl-rexec/kubectl-rexec/test/cluster/cluster"
 )
@@ -79,8 +78,7 @@ func run(args []string) error {
 		if err != nil {
 			return err
 		}
-		rss, _ := c.RSS("kube-apiserver")
-		fmt.Printf("cluster up in %v (kube-apiserver RSS %d MiB)\n", c.StartupTime.Round(time.Millisecond), rss>>20)
+		// Start has logged "cluster up in ..." with the apiserver's RSS.
 		fmt.Printf("  server      %s\n", c.Server)
 		if c.ProxyServer != "" {
 			fmt.Printf("  haproxy     %s (%s)\n", c.ProxyServer, c.ProxyKubeconfig)

@@ -1,6 +1,8 @@
 // Command rexec-node is the kubelet stand-in of the end-to-end test cluster:
-// it registers a Node, runs pods bound to it as names only, and serves the
-// kubelet's exec endpoint by running commands on this host. See package node.
+// it registers a Node, runs pods bound to it, and serves the kubelet's exec
+// endpoint by running each command in a busybox root filesystem and
+// namespaces of its own (on the host when the machine allows neither). See
+// package node.
 package main
 
 import (
@@ -16,6 +18,8 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kubectl-rexec/kubectl-rexec/test/cluster/node"
+
+	"github.com/kubectl-rexec/kubectl-rexec/test/cluster/sandbox"
 )
 
 func main() {
@@ -26,9 +30,14 @@ func main() {
 	flag.StringVar(&cfg.TLSCertFile, "tls-cert-file", "", "serving certificate (kube-apiserver verifies it with --kubelet-certificate-authority)")
 	flag.StringVar(&cfg.TLSKeyFile, "tls-private-key-file", "", "serving key")
 	flag.StringVar(&cfg.ClientCAFile, "client-ca-file", "", "if set, callers must present a client certificate signed by this CA")
-	flag.StringVar(&cfg.WorkDir, "work-dir", "", "parent of the containers' working directories")
+	flag.StringVar(&cfg.WorkDir, "work-dir", "", "parent of the containers' root filesystems")
+	flag.StringVar(&cfg.Busybox, "busybox", "", "static busybox the containers run (default: busybox on PATH, else /bin/busybox)")
+	host := flag.Bool("host-processes", false, "run commands on the host as this user, without a root filesystem or namespaces of their own")
 	flag.Parse()
 	log.SetFlags(log.LstdFlags | log.Lmicroseconds)
+	if *host {
+		cfg.Isolation = sandbox.IsolationHost
+	}
 
 	if err := run(*kubeconfig, cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "rexec-node:", err)

@@ -1,9 +1,10 @@
-package node
+package sandbox
 
 import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -36,7 +37,9 @@ func (b *buf) String() string {
 
 func newTestExecutor(t *testing.T) *Executor {
 	dir := t.TempDir()
-	e := &Executor{Lookup: func(key, container string) (ContainerInfo, error) {
+	sb := Detect("", t.TempDir())
+	t.Logf("isolation %s, image %s %s", sb.Isolation, sb.Image(), sb.Reason)
+	e := &Executor{Runtime: sb, Lookup: func(key, container string) (ContainerInfo, error) {
 		return ContainerInfo{Namespace: "ns", Pod: "p", Container: container, Dir: dir, Env: []string{"EXTRA=1"}}, nil
 	}}
 	t.Cleanup(e.Close)
@@ -150,5 +153,76 @@ func TestExecCloseRefusesNew(t *testing.T) {
 	err := e.ExecInContainer(context.Background(), "ns_p", "", "c", []string{"true"}, nil, nil, nil, false, nil, 0)
 	if err == nil || errors.As(err, new(utilexec.CodeExitError)) {
 		t.Errorf("exec after Close: %v, want a refusal", err)
+	}
+}
+
+// TestSandboxIsolates: a command sees its own root filesystem (busybox, no
+// host files), its own PID namespace (init is PID 1, the command is not),
+// the pod's hostname, and, in a user namespace, root mapped to a host uid
+// that is not the node's.
+func TestSandboxIsolates(t *testing.T) {
+	e := newTestExecutor(t)
+	if e.Runtime.Isolation == IsolationHost {
+		t.Fatalf("no sandbox on this machine: %s (CI installs busybox-static and runs as root)", e.Runtime.Reason)
+	}
+	hostFile := filepath.Join(t.TempDir(), "host-only")
+	if err := os.WriteFile(hostFile, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	script := `echo "pid=$$ ppid=$PPID host=$(hostname) uid=$(id -u) home=$HOME"
+cat /proc/1/cmdline | tr '\0' ' '; echo
+ls /
+test -e ` + hostFile + ` && echo HOST-FILE-VISIBLE
+test -e /proc/1/root/` + hostFile + ` && echo HOST-FILE-VIA-PROC
+cat /proc/self/uid_map
+echo kept > /root/note`
+	var out, errOut buf
+	err := e.ExecInContainer(context.Background(), "ns_p", "", "c", []string{"sh", "-c", script}, nil, &out, &errOut, false, nil, 0)
+	if code := exitCode(t, err); code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, errOut.String())
+	}
+	got := out.String()
+	t.Logf("inside:\n%s", got)
+	if strings.HasPrefix(got, "pid=1 ") {
+		t.Errorf("the command is PID 1; init should be")
+	}
+	for _, want := range []string{" ppid=1 host=p uid=0 home=/root", sandboxArg0, "bin\n", "proc\n", "root\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	if strings.Contains(got, "HOST-FILE") {
+		t.Errorf("a host file is visible inside")
+	}
+	if e.Runtime.Isolation == IsolationUserNS {
+		uid, _ := e.Runtime.owner()
+		if want := fmt.Sprintf("0 %10d", uid); !strings.Contains(got, want) {
+			t.Errorf("uid_map lacks %q (container root as host uid %d)", want, uid)
+		}
+	}
+	// The root filesystem persists across sessions, like a container's.
+	out = buf{}
+	err = e.ExecInContainer(context.Background(), "ns_p", "", "c", []string{"cat", "/root/note"}, nil, &out, &errOut, false, nil, 0)
+	if code := exitCode(t, err); code != 0 || out.String() != "kept\n" {
+		t.Errorf("second session: exit %d, output %q, want kept", code, out.String())
+	}
+}
+
+// TestExecOnHost: without a sandbox (no static busybox, no namespaces)
+// commands still run, on the host, in the container's directory.
+func TestExecOnHost(t *testing.T) {
+	dir := t.TempDir()
+	e := &Executor{Lookup: func(key, container string) (ContainerInfo, error) {
+		return ContainerInfo{Namespace: "ns", Pod: "p", Container: container, Dir: dir}, nil
+	}}
+	t.Cleanup(e.Close)
+	var out buf
+	err := e.ExecInContainer(context.Background(), "ns_p", "", "c", []string{"sh", "-c", "pwd; echo $POD_NAME; exit 3"}, nil, &out, nil, false, nil, 0)
+	if code := exitCode(t, err); code != 3 || out.String() != dir+"\np\n" {
+		t.Errorf("exit %d, output %q; want 3 and %q", code, out.String(), dir+"\np\n")
+	}
+	err = e.ExecInContainer(context.Background(), "ns_p", "", "c", []string{"no-such-command-rexec"}, nil, &out, nil, false, nil, 0)
+	if code := exitCode(t, err); code != 127 {
+		t.Errorf("missing command: exit %d, want 127", code)
 	}
 }

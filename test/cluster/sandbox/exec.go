@@ -1,4 +1,4 @@
-package node
+package sandbox
 
 import (
 	"context"
@@ -42,25 +42,29 @@ const drainTimeout = 2 * time.Second
 const initialSizeWait = 30 * time.Second
 
 // ContainerInfo is what the executor needs to know about the "container" a
-// command runs in. Containers are only names here: commands run on the host.
+// command runs in.
 type ContainerInfo struct {
 	Namespace string
 	Pod       string
 	Container string
-	// Env is added to the host environment, after POD_NAME and friends.
+	// Env is added after POD_NAME and friends.
 	Env []string
-	// Dir is the working directory; created on first use.
+	// Dir is the container's root filesystem in a sandbox, else the
+	// working directory of commands on the host; created on first use.
 	Dir string
 }
 
-// Executor runs exec requests as local processes. It implements
-// remotecommand.Executor so upstream ServeExec drives it exactly as it drives
-// a container runtime, and it tracks every child so that none outlives the
-// request or the node.
+// Executor runs exec requests in a sandbox (see Sandbox) or, without one, as
+// local processes. It implements remotecommand.Executor so upstream
+// ServeExec drives it exactly as it drives a container runtime, and it
+// tracks every child so that none outlives the request or the node.
 type Executor struct {
 	// Lookup resolves the pod and container named in a request. The executor
 	// is handed pod names by ServeExec, so this is how it finds the rest.
 	Lookup func(podKey, container string) (ContainerInfo, error)
+	// Sandbox isolates the commands; nil (or IsolationHost) runs them on
+	// the host as the node's user.
+	Runtime *Runtime
 
 	mu       sync.Mutex
 	children map[int]struct{} // process group ids of running commands
@@ -84,10 +88,51 @@ func (e *Executor) ExecInContainer(ctx context.Context, name, _ string, containe
 	if err := os.MkdirAll(info.Dir, 0o755); err != nil {
 		return fmt.Errorf("creating working directory for %s/%s: %w", name, container, err)
 	}
+	var build func(ttyPath string) (*exec.Cmd, error)
+	if e.Runtime != nil && e.Runtime.Isolation != IsolationHost {
+		build = func(ttyPath string) (*exec.Cmd, error) {
+			return e.Runtime.command(info.Dir, info.Pod, cmd, sandboxEnvFor(info, tty), ttyPath)
+		}
+	} else {
+		c, err := hostCommand(info, cmd, tty, out, errOut)
+		if err != nil {
+			return err
+		}
+		build = func(string) (*exec.Cmd, error) { return c, nil }
+	}
+	if tty {
+		return e.runTTY(ctx, build, in, out, resize)
+	}
+	c, err := build("")
+	if err != nil {
+		return err
+	}
+	return e.runPipes(ctx, c, in, out, errOut)
+}
 
-	// Resolve the executable first so a missing one gets the runtime-style
-	// message on the stream the user is watching and a distinct exit code,
-	// instead of a Go error string that ServeExec would turn into a 500.
+// sandboxEnvFor is a container's environment: an image's usual PATH and HOME,
+// the pod's names, and the container's own variables; nothing of the host's.
+func sandboxEnvFor(info ContainerInfo, tty bool) []string {
+	env := []string{
+		"PATH=" + containerPath,
+		"HOME=/root",
+		"HOSTNAME=" + info.Pod,
+		"POD_NAME=" + info.Pod,
+		"POD_NAMESPACE=" + info.Namespace,
+		"CONTAINER=" + info.Container,
+	}
+	if tty {
+		env = append(env, "TERM=xterm")
+	}
+	return append(env, info.Env...)
+}
+
+// hostCommand is cmd as a process on the host, in the container's working
+// directory with the host's environment. The executable is resolved first
+// so a missing one gets the runtime-style message on the stream the user is
+// watching and a distinct exit code, instead of a Go error string that
+// ServeExec would turn into a 500.
+func hostCommand(info ContainerInfo, cmd []string, tty bool, out, errOut io.Writer) (*exec.Cmd, error) {
 	path, code, msg := resolve(cmd[0], info.Dir)
 	if code != 0 {
 		w := errOut
@@ -97,9 +142,8 @@ func (e *Executor) ExecInContainer(ctx context.Context, name, _ string, containe
 		if w != nil {
 			_, _ = io.WriteString(w, msg)
 		}
-		return utilexec.CodeExitError{Err: errors.New(msg), Code: code}
+		return nil, utilexec.CodeExitError{Err: errors.New(msg), Code: code}
 	}
-
 	c := exec.Command(path, cmd[1:]...)
 	c.Args[0] = cmd[0]
 	c.Dir = info.Dir
@@ -112,9 +156,8 @@ func (e *Executor) ExecInContainer(ctx context.Context, name, _ string, containe
 	c.Env = append(c.Env, info.Env...)
 	if tty {
 		c.Env = append(c.Env, "TERM=xterm")
-		return e.runTTY(ctx, c, in, out, resize)
 	}
-	return e.runPipes(ctx, c, in, out, errOut)
+	return c, nil
 }
 
 // resolve finds an executable the way execve would (through PATH for a bare
@@ -147,7 +190,8 @@ func resolve(arg0, dir string) (path string, code int, msg string) {
 func (e *Executor) runPipes(ctx context.Context, c *exec.Cmd, in io.Reader, out, errOut io.WriteCloser) error {
 	// Its own process group, so one signal reaches everything the command
 	// started; Pdeathsig is a backstop should the node die without cleanup.
-	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	attr := procAttr(c)
+	attr.Setpgid = true
 	// Output goes through pipes we own rather than exec.Cmd's: its Wait would
 	// not return while a background job holds stdout, whereas ours returns at
 	// exit, the group is killed, and then the pipes drain to EOF.
@@ -215,12 +259,17 @@ func (e *Executor) runPipes(ctx context.Context, c *exec.Cmd, in io.Reader, out,
 	return werr
 }
 
-func (e *Executor) runTTY(ctx context.Context, c *exec.Cmd, in io.Reader, out io.WriteCloser, resize <-chan remotecommand.TerminalSize) error {
+func (e *Executor) runTTY(ctx context.Context, build func(ttyPath string) (*exec.Cmd, error), in io.Reader, out io.WriteCloser, resize <-chan remotecommand.TerminalSize) error {
 	ptmx, tty, err := pty.Open()
 	if err != nil {
 		return fmt.Errorf("opening pty: %w", err)
 	}
 	defer func() { _ = ptmx.Close() }()
+	c, err := build(tty.Name())
+	if err != nil {
+		_ = tty.Close()
+		return err
+	}
 	c.Stdin, c.Stdout, c.Stderr = tty, tty, tty
 	// Clients send the terminal size right after the streams open. Applying
 	// it before the command starts means `stty size` or a full-screen
@@ -240,7 +289,8 @@ func (e *Executor) runTTY(ctx context.Context, c *exec.Cmd, in io.Reader, out io
 	// A new session with the pty as controlling terminal, as a runtime gives
 	// `exec -t`: job control and ^C reach the foreground job, and the session
 	// id doubles as the process group we kill.
-	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0, Pdeathsig: syscall.SIGKILL}
+	attr := procAttr(c)
+	attr.Setsid, attr.Setctty, attr.Ctty = true, true, 0
 	err = e.start(c)
 	_ = tty.Close() // the child holds its own copy
 	if err != nil {
@@ -275,6 +325,16 @@ func (e *Executor) runTTY(ctx context.Context, c *exec.Cmd, in io.Reader, out io
 	case <-time.After(drainTimeout):
 	}
 	return werr
+}
+
+// procAttr returns c's SysProcAttr, made if need be, with the Pdeathsig
+// every command gets.
+func procAttr(c *exec.Cmd) *syscall.SysProcAttr {
+	if c.SysProcAttr == nil {
+		c.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	c.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	return c.SysProcAttr
 }
 
 // start starts c and records its process group, refusing once the node stops.
