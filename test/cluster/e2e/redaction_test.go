@@ -17,7 +17,7 @@ import (
 var typedSecrets = []string{"e2e-hunter2", "e2e-stty-pw", "e2e-sudo-pw"}
 
 // TestTypedSecretsNotRecorded: through the real API server and kubelet
-// path, an interactive bash gets secrets at read -s, at a passwd-style
+// path, an interactive shell (busybox ash, the sandbox's) gets secrets at read -s, at a passwd-style
 // prompt (stty -echo; read) and at a sudo-style prompt. None of them is in
 // the recording, its grep --input or replay --show-input; the ordinary
 // commands typed around them are.
@@ -27,7 +27,7 @@ func TestTypedSecretsNotRecorded(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, rexecBin, "--kubeconfig", tc.AdminKubeconfig, "--record-dir", dir,
-			"-it", defaultPod, "--", "env", "PS1=$ ", "bash", "--norc", "--noprofile", "-i")
+			"-it", defaultPod, "--", "env", "PS1=$ ", "sh", "-i")
 		cmd.WaitDelay = 5 * time.Second
 		cmd.Env = append(baseEnv(t, p.websocket), "TERM=xterm")
 		ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 30, Cols: 100})
