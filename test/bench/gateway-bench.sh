@@ -202,14 +202,21 @@ say "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}'
 say "kubectl-rexec $("$REXEC_BIN" version 2>/dev/null | head -1 || echo unknown), $("$GATEWAY_BIN" --version), kubectl $("$KUBECTL" version --client 2>/dev/null | head -1)"
 say "runs: $RUNS, keystrokes $KEYS, zero $ZERO_SIZE, random $RANDOM_SIZE, text $TEXT_SIZE, idle sessions $IDLE, upstream runs $UP_RUNS"
 
-# The set-up is the mandatory-recording one: dev's plain exec is refused.
-if out="$("$KUBECTL" --kubeconfig "$DEV_KUBECONFIG" exec "$POD" -- true 2>&1)"; then
-	die "dev's plain kubectl exec was allowed: the ValidatingAdmissionPolicy is not in force"
-fi
-case "$out" in
-*"are recorded"*) ;;
-*) die "dev's plain kubectl exec failed, but not by the policy: $out" ;;
-esac
+# The set-up is the mandatory-recording one: dev's plain exec is refused,
+# once the API server has loaded the new ValidatingAdmissionPolicy and its
+# binding (a policy takes effect a moment after it is created).
+policy_in_force=""
+for _ in $(seq 120); do
+	if out="$("$KUBECTL" --kubeconfig "$DEV_KUBECONFIG" exec "$POD" -- true 2>&1)"; then
+		sleep 0.5
+		continue
+	fi
+	case "$out" in
+	*"are recorded"*) policy_in_force=1 && break ;;
+	*) die "dev's plain kubectl exec failed, but not by the policy: $out" ;;
+	esac
+done
+[ -n "$policy_in_force" ] || die "dev's plain kubectl exec was still allowed after a minute: the ValidatingAdmissionPolicy is not in force"
 
 # --- idle sessions (first: a fresh gateway per protocol) ------------------------
 for proto in websocket spdy; do
@@ -217,8 +224,14 @@ for proto in websocket spdy; do
 	heap=()
 	if [ "$PROFILE" = 1 ]; then heap=(-heap-profile "$PROF/heap-idle-$proto.pprof"); fi
 	say "idle: opening $IDLE sessions over $proto (load $(load))"
-	json="$("$GT" idle -kubeconfig "$DEV_KUBECONFIG" -pod "$POD" -n "$IDLE" -protocol "$proto" -pid "$GWPID" \
-		-apiserver-pid "$APIPID" -debug "http://127.0.0.1:$GW_DEBUG_PORT" -idle "$IDLE_WAIT" "${heap[@]}")" || die "gwtool idle $proto failed"
+	if ! json="$("$GT" idle -kubeconfig "$DEV_KUBECONFIG" -pod "$POD" -n "$IDLE" -protocol "$proto" -pid "$GWPID" \
+		-apiserver-pid "$APIPID" -debug "http://127.0.0.1:$GW_DEBUG_PORT" -idle "$IDLE_WAIT" "${heap[@]}" 2>"$WORK/idle-$proto.err")"; then
+		# A failed idle measurement is a finding, not a reason to skip the rest.
+		say "idle $proto FAILED: $(tail -c 600 "$WORK/idle-$proto.err")"
+		record idle_failed "$proto" gateway 1
+		stop_gateway
+		continue
+	fi
 	echo "$json" >"$WORK/idle-$proto.json"
 	record idle_rss_per_session "$proto" gateway "$(get rss_per_session_kib "$json")"
 	record idle_heap_per_session "$proto" gateway "$(get heap_per_session_kib "$json")"

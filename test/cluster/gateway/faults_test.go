@@ -47,12 +47,18 @@ storeDown: %s
 // returns once the remote side printed "started".
 func startRexec(t *testing.T, user string, args ...string) (*exec.Cmd, io.WriteCloser, *syncBuffer, *syncBuffer, string) {
 	t.Helper()
+	return startRexecProto(t, user, true, args...)
+}
+
+// startRexecProto is startRexec over WebSocket (true) or SPDY.
+func startRexecProto(t *testing.T, user string, websocket bool, args ...string) (*exec.Cmd, io.WriteCloser, *syncBuffer, *syncBuffer, string) {
+	t.Helper()
 	dir := filepath.Join(t.TempDir(), "rec")
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(rexecBin, append([]string{"--kubeconfig", users[user], "--record-dir", dir}, args...)...)
-	cmd.Env = baseEnv(t, true)
+	cmd.Env = baseEnv(t, websocket)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -340,5 +346,37 @@ func TestGatewayDown(t *testing.T) {
 	})
 	if strings.Contains(last.stdout, "should not run") || !strings.Contains(last.stderr, "kubectl -n rexec-system get pods") {
 		t.Errorf("stdout %q, stderr %q", last.stdout, last.stderr)
+	}
+}
+
+// idleFor is how long TestIdleSession leaves a session without a byte:
+// past client-go's WebSocket heartbeat deadline (12 pings 5s apart, plus
+// a second), so that a gateway which does not answer pings fails it.
+const idleFor = 70 * time.Second
+
+// TestIdleSession: a session that moves no byte for over a minute, as an
+// open shell does while its user reads, is still there afterwards, on
+// both client protocols.
+func TestIdleSession(t *testing.T) {
+	showGatewayLogOnFailure(t)
+	for _, p := range protos {
+		t.Run(p.name, func(t *testing.T) {
+			t.Parallel()
+			cmd, stdin, out, errb, dir := startRexecProto(t, alice, p.websocket, "-i", target, "--", "sh", "-c", "echo started; read line; echo got-$line")
+			// The client's own protocol, which the heartbeat belongs to.
+			if got := onlyHeader(t, dir).Rexec.Protocol; strings.Contains(got, "websocket") != p.websocket {
+				t.Fatalf("the client spoke %q", got)
+			}
+			// The idleness is what is under test, not a wait for an event.
+			time.Sleep(idleFor)
+			if _, err := io.WriteString(stdin, "hello\n"); err != nil {
+				t.Fatalf("writing after %v idle: %v; stderr %q", idleFor, err, errb.String())
+			}
+			waitFor(t, "the answer after the idle time", func() bool { return strings.Contains(out.String(), "got-hello") })
+			_ = stdin.Close()
+			if code := exitOf(t, cmd); code != 0 {
+				t.Errorf("exit %d after %v idle; stderr %q", code, idleFor, errb.String())
+			}
+		})
 	}
 }
