@@ -171,12 +171,12 @@ pin_server() {
 # --- throughput -------------------------------------------------------------
 if part throughput; then
 	say "preparing $RANDOM_SIZE of random data in the pod's working directory"
-	"$KUBECTL" exec "$POD" -- sh -c "head -c $RANDOM_SIZE /dev/urandom > rand.bin" || die "preparing rand.bin failed"
+	"$KUBECTL" exec "$POD" -- sh -c "head -c $(numfmt --from=iec "$RANDOM_SIZE") /dev/urandom > rand.bin" || die "preparing rand.bin failed"
 	say "preparing $TEXT_SIZE of log-like text (colours, timestamps, ids) in the pod's working directory"
 	"$KUBECTL" exec "$POD" -- sh -c "awk 'BEGIN { srand(1); split(\"GET POST PUT DELETE\", m, \" \"); split(\"32mINFO 33mWARN 31mERROR 36mDEBUG\", l, \" \");
 	for (i = 0; i < 4000000; i++) printf \"\\033[90m2026-11-27T06:%02d:%02d.%06dZ\\033[0m \\033[%s\\033[0m %s /api/v1/namespaces/ns-%d/pods/web-%x status=%d latency=%dms user=u%d id=%08x\\r\\n\",
 		int(i / 60000) % 60, int(i / 1000) % 60, int(rand() * 1000000), l[int(rand() * 4) + 1], m[int(rand() * 4) + 1], int(rand() * 40), int(rand() * 65536),
-		200 + int(rand() * 4) * 100, int(rand() * 2000), int(rand() * 500), int(rand() * 4294967295) }' | head -c $TEXT_SIZE > text.txt" || die "preparing text.txt failed"
+		200 + int(rand() * 4) * 100, int(rand() * 2000), int(rand() * 500), int(rand() * 4294967295) }' | head -c $(numfmt --from=iec "$TEXT_SIZE") > text.txt" || die "preparing text.txt failed"
 fi
 
 # throughput MODE NAME SIZE_BYTES -- remote command...: MODE shared (every
@@ -216,7 +216,7 @@ throughput() {
 	done
 }
 sources() { # MODE
-	throughput "$1" "zero_${ZERO_SIZE,,}" "$(numfmt --from=iec "$ZERO_SIZE")" -- head -c "$ZERO_SIZE" /dev/zero
+	throughput "$1" "zero_${ZERO_SIZE,,}" "$(numfmt --from=iec "$ZERO_SIZE")" -- head -c "$(numfmt --from=iec "$ZERO_SIZE")" /dev/zero
 	throughput "$1" "random_${RANDOM_SIZE,,}" "$(numfmt --from=iec "$RANDOM_SIZE")" -- cat rand.bin
 	throughput "$1" "text_${TEXT_SIZE,,}" "$(numfmt --from=iec "$TEXT_SIZE")" -- cat text.txt
 }
@@ -231,7 +231,7 @@ if part throughput; then
 
 	# The asciicast text behind one zero run's recording (how much the
 	# writer escaped and compressed), from one extra rexec run.
-	KUBECTL_REMOTE_COMMAND_WEBSOCKETS=true "${REXEC_EXEC[@]}" "$POD" -- head -c "$ZERO_SIZE" /dev/zero >/dev/null
+	KUBECTL_REMOTE_COMMAND_WEBSOCKETS=true "${REXEC_EXEC[@]}" "$POD" -- head -c "$(numfmt --from=iec "$ZERO_SIZE")" /dev/zero >/dev/null
 	ZERO_REC=$(ls "$REC"/*.cast.zst)
 	ZERO_TEXT=$(zstd -dc "$ZERO_REC" | wc -c)
 	ZERO_ZST=$(stat -c %s "$ZERO_REC")

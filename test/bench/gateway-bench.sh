@@ -250,11 +250,11 @@ start_gateway websocket
 
 # --- throughput -------------------------------------------------------------
 say "preparing $RANDOM_SIZE of random data and $TEXT_SIZE of log-like text in the pod"
-"${KUBECTL_EXEC[@]}" "$POD" -- sh -c "head -c $RANDOM_SIZE /dev/urandom > rand.bin" || die "preparing rand.bin failed"
+"${KUBECTL_EXEC[@]}" "$POD" -- sh -c "head -c $(numfmt --from=iec "$RANDOM_SIZE") /dev/urandom > rand.bin" || die "preparing rand.bin failed"
 "${KUBECTL_EXEC[@]}" "$POD" -- sh -c "awk 'BEGIN { srand(1); split(\"GET POST PUT DELETE\", m, \" \"); split(\"32mINFO 33mWARN 31mERROR 36mDEBUG\", l, \" \");
 	for (i = 0; i < 4000000; i++) printf \"\\033[90m2026-11-27T06:%02d:%02d.%06dZ\\033[0m \\033[%s\\033[0m %s /api/v1/namespaces/ns-%d/pods/web-%x status=%d latency=%dms user=u%d id=%08x\\r\\n\",
 		int(i / 60000) % 60, int(i / 1000) % 60, int(rand() * 1000000), l[int(rand() * 4) + 1], m[int(rand() * 4) + 1], int(rand() * 40), int(rand() * 65536),
-		200 + int(rand() * 4) * 100, int(rand() * 2000), int(rand() * 500), int(rand() * 4294967295) }' | head -c $TEXT_SIZE > text.txt" || die "preparing text.txt failed"
+		200 + int(rand() * 4) * 100, int(rand() * 2000), int(rand() * 500), int(rand() * 4294967295) }' | head -c $(numfmt --from=iec "$TEXT_SIZE") > text.txt" || die "preparing text.txt failed"
 
 # transfer METRIC_PREFIX TOOL PROTO NAME BYTES -- remote command: one run;
 # besides the throughput, the CPU seconds per GiB of every process on the
@@ -289,7 +289,7 @@ transfer() {
 }
 
 DATA=(
-	"zero_${ZERO_SIZE,,}|$(numfmt --from=iec "$ZERO_SIZE")|head -c $ZERO_SIZE /dev/zero"
+	"zero_${ZERO_SIZE,,}|$(numfmt --from=iec "$ZERO_SIZE")|head -c $(numfmt --from=iec "$ZERO_SIZE") /dev/zero"
 	"random_${RANDOM_SIZE,,}|$(numfmt --from=iec "$RANDOM_SIZE")|cat rand.bin"
 	"text_${TEXT_SIZE,,}|$(numfmt --from=iec "$TEXT_SIZE")|cat text.txt"
 )
