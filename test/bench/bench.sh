@@ -320,7 +320,7 @@ fi
 if part throughput; then
 	printf '  %-44s %12s\n' "$ZERO_SIZE of zeros: asciicast text" "$ZERO_TEXT"
 	printf '  %-44s %12s\n' "  rexec recording (.cast.zst)" "$ZERO_ZST"
-	echo "  (size_rec_* rows above: medians per protocol; random data is stored as base64 'ob' events)"
+	echo "  (size_rec_* rows above: medians per protocol; random data is stored as base64 'O' events)"
 fi
 echo
 say "done"
