@@ -155,8 +155,14 @@ func idleCmd(args []string) error {
 		res.APIServerPerKiB = per(all.APIServerKiB, s0.APIServerKiB, *n)
 	}
 
-	// End them as a user would: stdin closed, cat exits 0.
+	// End them as a user would: stdin closed, cat exits 0. A line goes
+	// first: client-go's WebSocket stream sets the connection's write
+	// deadline (60s) only when it writes data, and its half-close does not,
+	// so closing stdin after more than a minute without a write times out,
+	// leaves the TLS connection broken and the session lost (plain kubectl
+	// exec -i does the same; see docs/BENCHMARKS.md run 7).
 	for _, s := range sessions {
+		_, _ = s.stdin.Write([]byte("bye\n"))
 		_ = s.stdin.Close()
 	}
 	var failed []string
