@@ -80,8 +80,8 @@ func newExecCmd(f cmdutil.Factory, configFlags *genericclioptions.ConfigFlags, s
 	cmd.Flags().BoolVarP(&o.Quiet, "quiet", "q", o.Quiet, "Only print output from the remote session")
 	cmd.Flags().StringVar(&o.recordDir, "record-dir", "", "Directory for recordings (default $"+session.EnvRecordDir+", else ${XDG_STATE_HOME:-~/.local/state}/kubectl-rexec/recordings)")
 	cmd.Flags().DurationVar(&o.ping, "ping-interval", session.DefaultPingInterval,
-		"How often to ping the API server to keep the stream alive and notice a dead connection (SPDY only: "+
-			"client-go's WebSocket executor hard-codes 5s; set KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false to use SPDY)")
+		"How often to ping the API server to keep the stream alive and notice a dead connection, on WebSocket and SPDY "+
+			"(over WebSocket the connection is given up after twelve intervals and a second without a reply)")
 	cmd.Flags().StringVar(&o.via, "via", viaAuto, "How to reach the pod: gateway (through the cluster's rexec gateway, which records the session on the server side and signs it), direct (the core pods/exec), or auto (the gateway when the cluster has one)")
 	cmdutil.CheckErr(cmd.RegisterFlagCompletionFunc("via", cobra.FixedCompletions([]string{viaAuto, viaGateway, viaDirect}, cobra.ShellCompDirectiveNoFileComp)))
 	o.policy.addFlags(cmd)

@@ -21,6 +21,7 @@ import (
 	"k8s.io/streaming/pkg/httpstream"
 
 	"github.com/kubectl-rexec/kubectl-rexec/pkg/record"
+	"github.com/kubectl-rexec/kubectl-rexec/pkg/wsexec"
 )
 
 // Config is everything the session needs besides what kubectl's exec
@@ -52,10 +53,10 @@ type Config struct {
 	// input of an interactive TTY session is recorded as its length only
 	// (echogate.go), and the header says input_redaction: unechoed.
 	RecordUnechoedInput bool
-	// PingInterval is how often the SPDY connection is pinged
-	// (--ping-interval); zero means client-go's DefaultPingInterval. The
-	// WebSocket executor pings every 5 s whatever is set here: client-go
-	// hard-codes its period and offers no option for it.
+	// PingInterval is how often the connection is pinged, on either
+	// protocol (--ping-interval); zero means client-go's
+	// DefaultPingInterval. Over WebSocket the peer is given up after twelve
+	// periods and a second without a reply, as client-go does.
 	PingInterval time.Duration
 	// OnBegin, when set, is called once the header is in the recording
 	// file at path (the live upload starts there).
@@ -313,7 +314,7 @@ type live struct {
 	header  record.Header
 	config  *rest.Config
 	wsFirst bool
-	ping    time.Duration // SPDY ping period; zero means DefaultPingInterval
+	ping    time.Duration // ping period; zero means DefaultPingInterval
 	watch   *UpgradeWatcher
 	status  statusWatch
 	began   sync.Once
@@ -424,10 +425,14 @@ func (s *live) stream(ctx context.Context, u *url.URL, opts remotecommand.Stream
 	config := s.watch.Wrap(s.config)
 	if s.wsFirst {
 		s.setWebSocket(true)
-		ws, err := remotecommand.NewWebSocketExecutor(config, "GET", u.String())
+		// Our own v5 client over client-go's connection: client-go's
+		// loses the session when stdin closes a minute after its last
+		// byte (package wsexec says why).
+		ws, err := wsexec.New(config, "GET", u.String())
 		if err != nil {
 			return err
 		}
+		ws.PingPeriod = s.ping
 		err = ws.StreamWithContext(ctx, opts)
 		if err == nil || !(httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)) {
 			return err

@@ -29,8 +29,10 @@ func TestPingIntervalSPDY(t *testing.T) {
 	}
 }
 
-// TestPingIntervalWebSocketAccepted: on WebSocket the flag is accepted (the
-// interval stays client-go's 5 s there) and the session works.
+// TestPingIntervalWebSocketAccepted: on WebSocket the flag is accepted and
+// the session works; that its pings bridge a proxy's short idle timeout is
+// shown through HAProxy in test/cluster/e2e
+// (TestPingIntervalBridgesTunnelTimeout).
 func TestPingIntervalWebSocketAccepted(t *testing.T) {
 	_, kc := cluster(t, testserver.Options{})
 	r := rexec(t, kc, nil, "", "--ping-interval", "1s", "demo", "--", "sh", "-c", "echo ws")

@@ -115,14 +115,10 @@ func (h *ownHAProxy) kill() {
 func TestHAProxyKilledMidSession(t *testing.T) {
 	eachProto(t, func(t *testing.T, p proto) {
 		h := startOwnHAProxy(t, time.Minute) // only the kill may end the session
-		// SPDY pings at the interval rexec sets; WebSocket at client-go's
-		// fixed 5 s. The deadline is one interval and some slack.
-		ping := 5 * time.Second
-		args := []string{"--kubeconfig", h.kubeconfig, "--record-dir", privateDir(t)}
-		if !p.websocket {
-			ping = time.Second
-			args = append(args, "--ping-interval", ping.String())
-		}
+		// Both protocols ping at the interval rexec sets. The deadline is
+		// one interval and some slack.
+		ping := time.Second
+		args := []string{"--kubeconfig", h.kubeconfig, "--record-dir", privateDir(t), "--ping-interval", ping.String()}
 		dir := args[3]
 		args = append(args, defaultPod, "--", "sh", "-c", "echo started; sleep 30; echo done")
 
@@ -213,25 +209,27 @@ func TestHAProxyKilledMidSession(t *testing.T) {
 
 // TestPingIntervalBridgesTunnelTimeout: the package's HAProxy cuts a tunnel
 // idle for 3 s, which client-go's 5 s pings do not bridge (see
-// TestHAProxyTunnelTimeout). Over SPDY, --ping-interval 1s keeps the same
-// silent session alive through the proxy to the command's own exit.
+// TestHAProxyTunnelTimeout). With --ping-interval 1s the same silent
+// session stays alive through the proxy to the command's own exit, on
+// both protocols (WebSocket through rexec's own v5 client, pkg/wsexec).
 func TestPingIntervalBridgesTunnelTimeout(t *testing.T) {
 	needHAProxy(t)
-	p := protos[1] // spdy: the WebSocket ping period is fixed by client-go
-	argv := []string{"sh", "-c", "sleep 7; echo done; exit 3"}
-	r := rexec(t, inv{kubeconfig: tc.ProxyKubeconfig, websocket: p.websocket, timeout: 45 * time.Second,
-		args: append([]string{"--ping-interval", "1s", defaultPod, "--"}, argv...)})
-	t.Logf("rexec: exit %d in %v, stdout %q, stderr %q", r.code, r.took.Round(time.Millisecond), r.stdout, r.stderr)
-	if r.code != 3 || r.stdout != "done\n" {
-		t.Fatalf("exit %d stdout %q: want the command's exit 3 and its output, the pings bridging HAProxy's %v tunnel timeout", r.code, r.stdout, tunnelTimeout)
-	}
-	if r.took < 7*time.Second {
-		t.Errorf("took %v, less than the command's sleep", r.took)
-	}
-	rc := onlyRecording(t, r)
-	checkRecording(t, rc, wantRec{
-		kubeconfig: tc.ProxyKubeconfig, proto: p, pod: defaultPod, container: "main", argv: argv,
-		stdout: []byte("done\n"), exit: 3,
+	eachProto(t, func(t *testing.T, p proto) {
+		argv := []string{"sh", "-c", "sleep 7; echo done; exit 3"}
+		r := rexec(t, inv{kubeconfig: tc.ProxyKubeconfig, websocket: p.websocket, timeout: 45 * time.Second,
+			args: append([]string{"--ping-interval", "1s", defaultPod, "--"}, argv...)})
+		t.Logf("rexec: exit %d in %v, stdout %q, stderr %q", r.code, r.took.Round(time.Millisecond), r.stdout, r.stderr)
+		if r.code != 3 || r.stdout != "done\n" {
+			t.Fatalf("exit %d stdout %q: want the command's exit 3 and its output, the pings bridging HAProxy's %v tunnel timeout", r.code, r.stdout, tunnelTimeout)
+		}
+		if r.took < 7*time.Second {
+			t.Errorf("took %v, less than the command's sleep", r.took)
+		}
+		rc := onlyRecording(t, r)
+		checkRecording(t, rc, wantRec{
+			kubeconfig: tc.ProxyKubeconfig, proto: p, pod: defaultPod, container: "main", argv: argv,
+			stdout: []byte("done\n"), exit: 3,
+		})
 	})
 }
 

@@ -356,27 +356,46 @@ const idleFor = 70 * time.Second
 
 // TestIdleSession: a session that moves no byte for over a minute, as an
 // open shell does while its user reads, is still there afterwards, on
-// both client protocols.
+// both client protocols. Then either the user types (a line after the idle
+// time) or the user's stdin ends (closed more than a minute after its last
+// byte, which client-go's WebSocket executor could not do: package wsexec).
+// Both legs are under test: the client's and the gateway's own upstream.
 func TestIdleSession(t *testing.T) {
 	showGatewayLogOnFailure(t)
 	for _, p := range protos {
-		t.Run(p.name, func(t *testing.T) {
-			t.Parallel()
-			cmd, stdin, out, errb, dir := startRexecProto(t, alice, p.websocket, "-i", target, "--", "sh", "-c", "echo started; read line; echo got-$line")
-			// The client's own protocol, which the heartbeat belongs to.
-			if got := onlyHeader(t, dir).Rexec.Protocol; strings.Contains(got, "websocket") != p.websocket {
-				t.Fatalf("the client spoke %q", got)
-			}
-			// The idleness is what is under test, not a wait for an event.
-			time.Sleep(idleFor)
-			if _, err := io.WriteString(stdin, "hello\n"); err != nil {
-				t.Fatalf("writing after %v idle: %v; stderr %q", idleFor, err, errb.String())
-			}
-			waitFor(t, "the answer after the idle time", func() bool { return strings.Contains(out.String(), "got-hello") })
-			_ = stdin.Close()
-			if code := exitOf(t, cmd); code != 0 {
-				t.Errorf("exit %d after %v idle; stderr %q", code, idleFor, errb.String())
-			}
-		})
+		for _, end := range []string{"type", "close"} {
+			t.Run(p.name+"/"+end, func(t *testing.T) {
+				t.Parallel()
+				script := "echo started; read line; echo got-$line"
+				if end == "close" {
+					script = "echo started; read line; echo got-$line; cat; echo eof"
+				}
+				cmd, stdin, out, errb, dir := startRexecProto(t, alice, p.websocket, "-i", target, "--", "sh", "-c", script)
+				// The client's own protocol, which the heartbeat belongs to.
+				if got := onlyHeader(t, dir).Rexec.Protocol; strings.Contains(got, "websocket") != p.websocket {
+					t.Fatalf("the client spoke %q", got)
+				}
+				want := "got-hello"
+				if end == "close" {
+					// The last byte of stdin, before the idle time.
+					if _, err := io.WriteString(stdin, "hello\n"); err != nil {
+						t.Fatal(err)
+					}
+					waitFor(t, "the answer before the idle time", func() bool { return strings.Contains(out.String(), "got-hello") })
+					want = "eof"
+				}
+				// The idleness is what is under test, not a wait for an event.
+				time.Sleep(idleFor)
+				if end == "type" {
+					if _, err := io.WriteString(stdin, "hello\n"); err != nil {
+						t.Fatalf("writing after %v idle: %v; stderr %q", idleFor, err, errb.String())
+					}
+				}
+				_ = stdin.Close()
+				if code := exitOf(t, cmd); code != 0 || !strings.Contains(out.String(), want) {
+					t.Errorf("exit %d, stdout %q after %v idle, want 0 and %s; stderr %q", code, out.String(), idleFor, want, errb.String())
+				}
+			})
+		}
 	}
 }

@@ -1,0 +1,345 @@
+// Package wsexec is the client end of the exec and attach WebSocket
+// protocol, v5.channel.k8s.io. client-go dials and authenticates the
+// connection (transport/websocket: TLS, credentials, impersonation, proxy,
+// WrapTransport); this package owns what travels on it: the channels, the
+// heartbeat, the half-close of stdin, terminal sizes and the exit status.
+//
+// It stands in for client-go's remotecommand WebSocket executor because of
+// one defect there (client-go v0.37.2): its streams set the connection's
+// write deadline (now + 60 s) only when they write stdin data, and the
+// half-close of stdin writes without setting it. A stdin closed more than a
+// minute after its last byte therefore writes against a deadline long past,
+// the TLS connection is left broken mid-record, the pings fail and the
+// session is lost 61 s later with the command's result ("no reply to pings
+// in time"; `kubectl exec -i` v1.37.2 does the same). Here every write sets
+// its own deadline. The behaviour users see otherwise follows client-go:
+// the same error messages, exit codes and fallback errors.
+package wsexec
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	gwebsocket "github.com/gorilla/websocket"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/remotecommand"
+	"k8s.io/client-go/transport/websocket"
+)
+
+// Protocol is the only stream protocol offered. Servers that do not speak
+// it refuse the upgrade, which callers treat as the signal to fall back to
+// SPDY, as kubectl does.
+const Protocol = "v5.channel.k8s.io"
+
+// Channel numbers of v5.channel.k8s.io: the first byte of every message.
+const (
+	chStdin  byte = 0
+	chStdout byte = 1
+	chStderr byte = 2
+	chError  byte = 3
+	chResize byte = 4
+	chClose  byte = 255
+)
+
+const (
+	// DefaultPingPeriod is client-go's heartbeat period.
+	DefaultPingPeriod = 5 * time.Second
+	// defaultWriteTimeout bounds every write, as client-go bounds its data
+	// writes.
+	defaultWriteTimeout = 60 * time.Second
+	// maxStatus bounds the status message kept from the error channel: a
+	// Status is a few hundred bytes, a hostile server must not grow it.
+	maxStatus = 1 << 20
+)
+
+// Executor runs one exec or attach stream over WebSocket. Like client-go's
+// executors it is not safe to stream twice at the same time.
+type Executor struct {
+	rt     http.RoundTripper
+	holder websocket.ConnectionHolder
+	method string
+	url    string
+	// PingPeriod is how often a ping is sent; zero means DefaultPingPeriod.
+	// The peer is given up after twelve periods and a second without a
+	// reply, as client-go does.
+	PingPeriod time.Duration
+	// writeTimeout is defaultWriteTimeout but in tests.
+	writeTimeout time.Duration
+}
+
+// New returns an Executor for url (an https:// exec or attach URL) with
+// the credentials and transport settings of config.
+func New(config *rest.Config, method, url string) (*Executor, error) {
+	rt, holder, err := websocket.RoundTripperFor(config)
+	if err != nil {
+		return nil, fmt.Errorf("websocket transport: %w", err)
+	}
+	return &Executor{rt: rt, holder: holder, method: method, url: url}, nil
+}
+
+// Stream is StreamWithContext without a context.
+//
+// Deprecated: use StreamWithContext, as with client-go's executors.
+func (e *Executor) Stream(opts remotecommand.StreamOptions) error {
+	return e.StreamWithContext(context.Background(), opts)
+}
+
+// StreamWithContext upgrades the request, copies the streams until the
+// server closes the connection and returns the command's result: nil, an
+// exec.CodeExitError for a non-zero exit, or what went wrong. An upgrade
+// the server refuses is an *httpstream.UpgradeFailureError.
+func (e *Executor) StreamWithContext(ctx context.Context, opts remotecommand.StreamOptions) error {
+	req, err := http.NewRequestWithContext(ctx, e.method, e.url, nil)
+	if err != nil {
+		return err
+	}
+	conn, err := websocket.Negotiate(e.rt, e.holder, req, Protocol)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	period := e.PingPeriod
+	if period <= 0 {
+		period = DefaultPingPeriod
+	}
+	wt := e.writeTimeout
+	if wt <= 0 {
+		wt = defaultWriteTimeout
+	}
+	s := &session{conn: conn, opts: opts, period: period, writeTimeout: wt}
+	return s.run(ctx)
+}
+
+// session is one stream on one connection.
+type session struct {
+	conn   *gwebsocket.Conn
+	opts   remotecommand.StreamOptions
+	period time.Duration
+	// writeTimeout is given to every write, the half-close included.
+	writeTimeout time.Duration
+
+	// wmu lets one message be written at a time (gorilla allows a single
+	// writer; pings use WriteControl, which needs no lock).
+	wmu    sync.Mutex
+	closed bool // stdin half-closed: no more stdin data
+	id     [1]byte
+
+	status     bytes.Buffer // the error channel's message
+	statusDone bool         // a whole status message arrived
+	outFailed  [3]bool      // stdout/stderr whose writer failed: discarded since
+}
+
+func (s *session) readTimeout() time.Duration { return 12*s.period + time.Second }
+
+func (s *session) run(ctx context.Context) error {
+	stop := make(chan struct{})
+	defer close(stop)
+	done := make(chan error, 1)
+	go func() { done <- s.readLoop(ctx) }()
+	go s.heartbeat(stop)
+	if s.opts.Stdin != nil {
+		go s.copyStdin(ctx)
+	}
+	if s.opts.Tty && s.opts.TerminalSizeQueue != nil {
+		go s.sendSizes(ctx)
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// readLoop writes each message to where its channel goes, until the
+// connection ends, and returns the session's result.
+func (s *session) readLoop(ctx context.Context) error {
+	timeout := s.readTimeout()
+	s.conn.SetPongHandler(func(string) error {
+		return s.conn.SetReadDeadline(time.Now().Add(timeout))
+	})
+	buf := make([]byte, 32*1024)
+	for {
+		// The deadline runs from here, not from the last pong: time spent
+		// writing to a slow terminal is not the peer's silence.
+		if err := s.conn.SetReadDeadline(time.Now().Add(timeout)); err != nil {
+			return s.end(err)
+		}
+		kind, r, err := s.conn.NextReader()
+		if err != nil {
+			return s.end(err)
+		}
+		if kind != gwebsocket.BinaryMessage {
+			return fmt.Errorf("error reading from error stream: unexpected message type: %d", kind)
+		}
+		if err := s.dispatch(ctx, r, buf); err != nil {
+			return s.end(err)
+		}
+	}
+}
+
+// dispatch reads one message, its channel byte first.
+func (s *session) dispatch(ctx context.Context, r io.Reader, buf []byte) error {
+	if _, err := io.ReadFull(r, buf[:1]); err != nil {
+		return fmt.Errorf("read stream id: %w", err)
+	}
+	switch id := buf[0]; id {
+	case chStdout:
+		return s.copyOut(ctx, id, s.opts.Stdout, r, buf)
+	case chStderr:
+		return s.copyOut(ctx, id, s.opts.Stderr, r, buf)
+	case chError:
+		if _, err := io.Copy(&s.status, io.LimitReader(r, int64(maxStatus-s.status.Len()))); err != nil {
+			return err
+		}
+		s.statusDone = true
+		return nil
+	default:
+		// Unknown channels, and the server's own close signals, carry
+		// nothing the client acts on.
+		_, err := io.Copy(io.Discard, r)
+		return err
+	}
+}
+
+// copyOut writes a message's data to w. A writer that fails is reported
+// once and its channel discarded from then on, as client-go does: the
+// result still comes from the status.
+func (s *session) copyOut(ctx context.Context, id byte, w io.Writer, r io.Reader, buf []byte) error {
+	if w == nil || s.outFailed[id] {
+		_, err := io.Copy(io.Discard, r)
+		return err
+	}
+	for {
+		n, err := r.Read(buf)
+		if n > 0 && !s.outFailed[id] {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				s.outFailed[id] = true
+				name := "Copying stdout failed"
+				if id == chStderr {
+					name = "Copying stderr failed"
+				}
+				utilruntime.HandleErrorWithContext(ctx, werr, name)
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// end turns the error that ended the read loop into the session's result.
+func (s *session) end(err error) error {
+	var ce *gwebsocket.CloseError
+	if errors.As(err, &ce) && ce.Code == gwebsocket.CloseNormalClosure {
+		return decodeStatus(s.status.Bytes())
+	}
+	if s.statusDone {
+		// The command's result arrived whole before the connection
+		// broke: it is the answer, not the broken connection.
+		return decodeStatus(s.status.Bytes())
+	}
+	return fmt.Errorf("error reading from error stream: next reader: %w", err)
+}
+
+// write sends one message on channel id, with its own write deadline.
+func (s *session) write(id byte, p []byte) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if id == chStdin && s.closed {
+		return fmt.Errorf("write on closed stream %d", id)
+	}
+	if err := s.conn.SetWriteDeadline(time.Now().Add(s.writeTimeout)); err != nil {
+		return err
+	}
+	w, err := s.conn.NextWriter(gwebsocket.BinaryMessage)
+	if err != nil {
+		return err
+	}
+	s.id[0] = id
+	if _, err := w.Write(s.id[:]); err != nil {
+		w.Close()
+		return err
+	}
+	if _, err := w.Write(p); err != nil {
+		w.Close()
+		return err
+	}
+	return w.Close()
+}
+
+// closeStdin sends the v5 close signal for stdin: the command sees EOF.
+func (s *session) closeStdin() error {
+	if err := s.write(chClose, []byte{chStdin}); err != nil {
+		return err
+	}
+	s.wmu.Lock()
+	s.closed = true
+	s.wmu.Unlock()
+	return nil
+}
+
+func (s *session) copyStdin(ctx context.Context) {
+	buf := make([]byte, 32*1024)
+	for {
+		n, err := s.opts.Stdin.Read(buf)
+		if n > 0 {
+			if werr := s.write(chStdin, buf[:n]); werr != nil {
+				// The connection is gone; the read loop reports why.
+				return
+			}
+		}
+		if err != nil {
+			if err != io.EOF {
+				utilruntime.HandleErrorWithContext(ctx, err, "Copying stdin failed")
+			}
+			_ = s.closeStdin()
+			return
+		}
+	}
+}
+
+// sendSizes sends each terminal size as client-go does: JSON with a
+// newline, on the resize channel.
+func (s *session) sendSizes(ctx context.Context) {
+	for {
+		size := s.opts.TerminalSizeQueue.Next()
+		if size == nil {
+			return
+		}
+		msg := fmt.Appendf(nil, "{\"Width\":%d,\"Height\":%d}\n", size.Width, size.Height)
+		if err := s.write(chResize, msg); err != nil {
+			utilruntime.HandleErrorWithContext(ctx, err, "Encoding terminal size failed")
+			return
+		}
+	}
+}
+
+// heartbeat pings every period until stop; the pongs extend the read
+// deadline (readLoop).
+func (s *session) heartbeat(stop <-chan struct{}) {
+	t := time.NewTicker(s.period)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			err := s.conn.WriteControl(gwebsocket.PingMessage, nil, time.Now().Add(s.writeTimeout))
+			var ne interface{ Timeout() bool }
+			if err != nil && !errors.Is(err, gwebsocket.ErrCloseSent) && !(errors.As(err, &ne) && ne.Timeout()) {
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,280 @@
+package wsexec
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/remotecommand"
+	"k8s.io/client-go/util/exec"
+	"k8s.io/streaming/pkg/httpstream"
+
+	"github.com/kubectl-rexec/kubectl-rexec/internal/testserver"
+)
+
+// The server side is kube-apiserver's own stream translator in front of the
+// kubelet's stream server (internal/testserver), running local processes.
+
+func options() testserver.Options {
+	return testserver.Options{Pods: []corev1.Pod{{
+		ObjectMeta: metav1.ObjectMeta{Name: "demo", Namespace: "default", UID: "uid-demo"},
+		Spec:       corev1.PodSpec{NodeName: "node-1", Containers: []corev1.Container{{Name: "main", Image: "img"}}},
+		Status:     corev1.PodStatus{Phase: corev1.PodRunning},
+	}}}
+}
+
+func execURL(t *testing.T, cfg *rest.Config, opts *corev1.PodExecOptions) *url.URL {
+	t.Helper()
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cs.CoreV1().RESTClient().Post().Resource("pods").Namespace("default").Name("demo").
+		SubResource("exec").VersionedParams(opts, scheme.ParameterCodec).URL()
+}
+
+func newExec(t *testing.T, srv *testserver.Server, opts *corev1.PodExecOptions) *Executor {
+	t.Helper()
+	e, err := New(srv.RESTConfig(), "GET", execURL(t, srv.RESTConfig(), opts).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func ctxFor(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+	// changed is signalled on every write, so tests wait on output, not time.
+	changed chan struct{}
+}
+
+func newSyncBuffer() *syncBuffer { return &syncBuffer{changed: make(chan struct{}, 1)} }
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case s.changed <- struct{}{}:
+	default:
+	}
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// waitOutput waits until the buffer holds want, or the session ends.
+func (s *syncBuffer) waitOutput(t *testing.T, want string, done <-chan error) {
+	t.Helper()
+	timeout := time.After(time.Minute)
+	for !strings.Contains(s.String(), want) {
+		select {
+		case <-s.changed:
+		case err := <-done:
+			t.Fatalf("session ended (%v) before %q; output %q", err, want, s.String())
+		case <-timeout:
+			t.Fatalf("no %q in a minute; output %q", want, s.String())
+		}
+	}
+}
+
+// TestExitStatusAndStreams: stdout, stderr and a non-zero exit read the
+// same as with client-go's WebSocket executor on the same server.
+func TestExitStatusAndStreams(t *testing.T) {
+	srv := testserver.Start(t, options())
+	opts := &corev1.PodExecOptions{Command: []string{"sh", "-c", "echo out; echo err >&2; exit 3"}, Stdout: true, Stderr: true}
+	var out, errOut bytes.Buffer
+	err := newExec(t, srv, opts).StreamWithContext(ctxFor(t), remotecommand.StreamOptions{Stdout: &out, Stderr: &errOut})
+
+	cg, cgErr := remotecommand.NewWebSocketExecutor(srv.RESTConfig(), "GET", execURL(t, srv.RESTConfig(), opts).String())
+	if cgErr != nil {
+		t.Fatal(cgErr)
+	}
+	var cgOut, cgErrOut bytes.Buffer
+	cgErr = cg.StreamWithContext(ctxFor(t), remotecommand.StreamOptions{Stdout: &cgOut, Stderr: &cgErrOut})
+
+	var ce exec.CodeExitError
+	if !errors.As(err, &ce) || ce.Code != 3 || out.String() != "out\n" || errOut.String() != "err\n" {
+		t.Fatalf("err %v stdout %q stderr %q, want exit 3, out, err", err, out.String(), errOut.String())
+	}
+	if cgErr == nil || err.Error() != cgErr.Error() || out.String() != cgOut.String() || errOut.String() != cgErrOut.String() {
+		t.Errorf("client-go: err %v stdout %q stderr %q; ours: %v %q %q", cgErr, cgOut.String(), cgErrOut.String(), err, out.String(), errOut.String())
+	}
+	if e := srv.Execs(); len(e) != 2 || e[0].Protocol != "websocket" || len(e[0].Subprotocols) != 1 || e[0].Subprotocols[0] != Protocol {
+		t.Errorf("exec requests %+v, want websocket offering only %s", e, Protocol)
+	}
+}
+
+// TestStdinToEOF: 4 MiB of random bytes through cat come back whole, and
+// the end of stdin ends the command with exit 0.
+func TestStdinToEOF(t *testing.T) {
+	srv := testserver.Start(t, options())
+	in := make([]byte, 4<<20)
+	if _, err := rand.Read(in); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	err := newExec(t, srv, &corev1.PodExecOptions{Command: []string{"cat"}, Stdin: true, Stdout: true, Stderr: true}).
+		StreamWithContext(ctxFor(t), remotecommand.StreamOptions{Stdin: bytes.NewReader(in), Stdout: &out, Stderr: io.Discard})
+	if err != nil || !bytes.Equal(out.Bytes(), in) {
+		t.Fatalf("err %v, %d bytes back of %d (equal %v)", err, out.Len(), len(in), bytes.Equal(out.Bytes(), in))
+	}
+}
+
+// TestHalfCloseAfterIdle is the defect this package exists for: stdin
+// closed longer after its last byte than the write timeout. client-go's
+// executor writes the close signal against the stale deadline of its last
+// data write and loses the session; here the command sees EOF and exits 0.
+func TestHalfCloseAfterIdle(t *testing.T) {
+	srv := testserver.Start(t, options())
+	e := newExec(t, srv, &corev1.PodExecOptions{Command: []string{"cat"}, Stdin: true, Stdout: true})
+	e.writeTimeout = 200 * time.Millisecond
+	stdinR, stdinW := io.Pipe()
+	out := newSyncBuffer()
+	done := make(chan error, 1)
+	go func() {
+		done <- e.StreamWithContext(ctxFor(t), remotecommand.StreamOptions{Stdin: stdinR, Stdout: out})
+	}()
+	if _, err := stdinW.Write([]byte("hello\n")); err != nil {
+		t.Fatal(err)
+	}
+	out.waitOutput(t, "hello\n", done)
+	// The condition under test is the passing of time itself: the last
+	// data write's deadline must be in the past when stdin closes.
+	time.Sleep(3 * e.writeTimeout)
+	stdinW.Close()
+	select {
+	case err := <-done:
+		if err != nil || out.String() != "hello\n" {
+			t.Fatalf("err %v output %q, want exit 0 and hello", err, out.String())
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("cat did not see the end of stdin")
+	}
+}
+
+// TestHeartbeat: a command silent for longer than the read timeout (twelve
+// ping periods and a second) lives on the pongs.
+func TestHeartbeat(t *testing.T) {
+	srv := testserver.Start(t, options())
+	e := newExec(t, srv, &corev1.PodExecOptions{Command: []string{"sh", "-c", "sleep 2.5; echo done"}, Stdout: true})
+	e.PingPeriod = 50 * time.Millisecond // read timeout 1.6 s
+	var out bytes.Buffer
+	if err := e.StreamWithContext(ctxFor(t), remotecommand.StreamOptions{Stdout: &out}); err != nil || out.String() != "done\n" {
+		t.Fatalf("err %v output %q", err, out.String())
+	}
+}
+
+type sizeQueue chan remotecommand.TerminalSize
+
+func (q sizeQueue) Next() *remotecommand.TerminalSize {
+	s, ok := <-q
+	if !ok {
+		return nil
+	}
+	return &s
+}
+
+// TestTTYResize: sizes reach the pod's terminal, typed input too.
+func TestTTYResize(t *testing.T) {
+	srv := testserver.Start(t, options())
+	e := newExec(t, srv, &corev1.PodExecOptions{
+		Command: []string{"sh", "-c", `stty size; until [ "$(stty size)" = "40 120" ]; do sleep 0.01; done; echo resized; read line; echo "got:$line"; exit 5`},
+		Stdin:   true, Stdout: true, TTY: true,
+	})
+	sizes := make(sizeQueue, 2)
+	defer close(sizes)
+	sizes <- remotecommand.TerminalSize{Width: 100, Height: 30}
+	stdinR, stdinW := io.Pipe()
+	defer stdinW.Close()
+	out := newSyncBuffer()
+	done := make(chan error, 1)
+	go func() {
+		done <- e.StreamWithContext(ctxFor(t), remotecommand.StreamOptions{Stdin: stdinR, Stdout: out, Tty: true, TerminalSizeQueue: sizes})
+	}()
+	out.waitOutput(t, "30 100", done)
+	sizes <- remotecommand.TerminalSize{Width: 120, Height: 40}
+	out.waitOutput(t, "resized", done)
+	if _, err := stdinW.Write([]byte("hello\r")); err != nil {
+		t.Fatal(err)
+	}
+	var ce exec.CodeExitError
+	if err := <-done; !errors.As(err, &ce) || ce.Code != 5 || !strings.Contains(out.String(), "got:hello") {
+		t.Fatalf("err %v output %q, want exit 5 and got:hello", err, out.String())
+	}
+}
+
+// TestRefusedUpgrade: a server that refuses WebSocket gives the error
+// kubectl's fallback to SPDY looks for.
+func TestRefusedUpgrade(t *testing.T) {
+	o := options()
+	o.RejectWebSocket = true
+	srv := testserver.Start(t, o)
+	err := newExec(t, srv, &corev1.PodExecOptions{Command: []string{"true"}, Stdout: true}).
+		StreamWithContext(ctxFor(t), remotecommand.StreamOptions{Stdout: io.Discard})
+	if !httpstream.IsUpgradeFailure(err) {
+		t.Fatalf("err %v (%T), want an upgrade failure", err, err)
+	}
+}
+
+// TestConnectionCut: a connection lost mid-session is an error that says
+// so, not a hang and not success.
+func TestConnectionCut(t *testing.T) {
+	srv := testserver.Start(t, options())
+	e := newExec(t, srv, &corev1.PodExecOptions{Command: []string{"sh", "-c", "echo up; sleep 60"}, Stdout: true})
+	out := newSyncBuffer()
+	done := make(chan error, 1)
+	go func() { done <- e.StreamWithContext(ctxFor(t), remotecommand.StreamOptions{Stdout: out}) }()
+	out.waitOutput(t, "up\n", done)
+	srv.CutConnections()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "error reading from error stream: next reader:") {
+			t.Fatalf("err %v, want a broken connection", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("no end after the connection was cut")
+	}
+}
+
+// TestContextCancel: cancelling ends the stream at once with the cause.
+func TestContextCancel(t *testing.T) {
+	srv := testserver.Start(t, options())
+	e := newExec(t, srv, &corev1.PodExecOptions{Command: []string{"sh", "-c", "echo up; sleep 60"}, Stdout: true})
+	ctx, cancel := context.WithCancel(ctxFor(t))
+	out := newSyncBuffer()
+	done := make(chan error, 1)
+	go func() { done <- e.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: out}) }()
+	out.waitOutput(t, "up\n", done)
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("err %v, want context.Canceled", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("no end after cancel")
+	}
+}
