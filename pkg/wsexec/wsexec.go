@@ -170,17 +170,21 @@ func (s *session) readLoop(ctx context.Context) error {
 		// The deadline runs from here, not from the last pong: time spent
 		// writing to a slow terminal is not the peer's silence.
 		if err := s.conn.SetReadDeadline(time.Now().Add(timeout)); err != nil {
-			return s.end(err)
+			return s.end(ctx, fmt.Errorf("next reader: %w", err))
 		}
 		kind, r, err := s.conn.NextReader()
 		if err != nil {
-			return s.end(err)
+			var ce *gwebsocket.CloseError
+			if errors.As(err, &ce) && ce.Code == gwebsocket.CloseNormalClosure {
+				return decodeStatus(s.status.Bytes())
+			}
+			return s.end(ctx, fmt.Errorf("next reader: %w", err))
 		}
 		if kind != gwebsocket.BinaryMessage {
-			return fmt.Errorf("error reading from error stream: unexpected message type: %d", kind)
+			return s.end(ctx, fmt.Errorf("unexpected message type: %d", kind))
 		}
 		if err := s.dispatch(ctx, r, buf); err != nil {
-			return s.end(err)
+			return s.end(ctx, err)
 		}
 	}
 }
@@ -190,7 +194,15 @@ func (s *session) dispatch(ctx context.Context, r io.Reader, buf []byte) error {
 	if _, err := io.ReadFull(r, buf[:1]); err != nil {
 		return fmt.Errorf("read stream id: %w", err)
 	}
-	switch id := buf[0]; id {
+	if err := s.route(ctx, buf[0], r, buf); err != nil {
+		return fmt.Errorf("read message: %w", err)
+	}
+	return nil
+}
+
+// route copies the rest of a message to its channel's destination.
+func (s *session) route(ctx context.Context, id byte, r io.Reader, buf []byte) error {
+	switch id {
 	case chStdout:
 		return s.copyOut(ctx, id, s.opts.Stdout, r, buf)
 	case chStderr:
@@ -238,18 +250,34 @@ func (s *session) copyOut(ctx context.Context, id byte, w io.Writer, r io.Reader
 	}
 }
 
-// end turns the error that ended the read loop into the session's result.
-func (s *session) end(err error) error {
-	var ce *gwebsocket.CloseError
-	if errors.As(err, &ce) && ce.Code == gwebsocket.CloseNormalClosure {
-		return decodeStatus(s.status.Bytes())
-	}
+// end turns the error that broke the connection into the session's
+// result, with client-go's words: kubectl users know them, and the
+// plugin's diagnosis of a lost connection reads them (session/disconnect.go).
+func (s *session) end(ctx context.Context, err error) error {
 	if s.statusDone {
 		// The command's result arrived whole before the connection
 		// broke: it is the answer, not the broken connection.
 		return decodeStatus(s.status.Bytes())
 	}
-	return fmt.Errorf("error reading from error stream: next reader: %w", err)
+	if ctx.Err() == nil {
+		s.logBrokenCopies(ctx, err)
+	}
+	return fmt.Errorf("error reading from error stream: %w", err)
+}
+
+// logBrokenCopies logs, as client-go's stream copies do when the
+// connection breaks under them, one line per stream that was open: the
+// same messages kubectl prints, so that logs and scripts read alike.
+func (s *session) logBrokenCopies(ctx context.Context, err error) {
+	if s.opts.Stderr != nil && !s.opts.Tty && !s.outFailed[chStderr] {
+		utilruntime.HandleErrorWithContext(ctx, err, "Copying stderr failed")
+	}
+	if s.opts.Stdout != nil && !s.outFailed[chStdout] {
+		utilruntime.HandleErrorWithContext(ctx, err, "Copying stdout failed")
+	}
+	if s.opts.Stdin != nil {
+		utilruntime.HandleErrorWithContext(ctx, err, "Waiting for server to close stdin failed")
+	}
 }
 
 // write sends one message on channel id, with its own write deadline.

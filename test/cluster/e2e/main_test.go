@@ -250,13 +250,16 @@ func withoutRecordedLine(s string) string {
 	return b.String()
 }
 
-// klogPrefix is the header of a klog line: severity, date, time, PID.
-var klogPrefix = regexp.MustCompile(`(?m)^([IWEF])\d{4} \d\d:\d\d:\d\d\.\d{6}\s+\d+ `)
+// klogPrefix is the header of a klog line: severity, date, time, PID and
+// the source line that logged.
+var klogPrefix = regexp.MustCompile(`(?m)^([IWEF])\d{4} \d\d:\d\d:\d\d\.\d{6}\s+\d+ [\w.-]+\.go:\d+\] `)
 
 // normalizeKlog masks what differs between any two runs in client-go's log
-// lines (time and PID), and nothing else.
+// lines (time and PID) and where the line was logged from: over WebSocket
+// rexec's own v5 client (pkg/wsexec) logs client-go's messages about a
+// broken stream from its own source file. The messages are compared whole.
 func normalizeKlog(s string) string {
-	return klogPrefix.ReplaceAllString(s, "${1}MMDD hh:mm:ss.uuuuuu PID ")
+	return klogPrefix.ReplaceAllString(s, "${1}MMDD hh:mm:ss.uuuuuu PID FILE:LINE] ")
 }
 
 // recordedPath is the path rexec named on its "Session recorded to" line.
