@@ -33,7 +33,7 @@
 #
 # Environment: BENCH_RUNS (6; a multiple of 3 puts each tool in each
 # position equally), BENCH_KEYS (200), GWBENCH_ZERO_SIZE, GWBENCH_RANDOM_SIZE,
-# GWBENCH_TEXT_SIZE (256M each), GWBENCH_IDLE (200), GWBENCH_IDLE_WAIT (70s:
+# GWBENCH_TEXT_SIZE (256M each), GWBENCH_IDLE (200; 0 skips), GWBENCH_IDLE_WAIT (70s:
 # how long the sessions sit idle before they are measured), GWBENCH_UPSTREAM_RUNS
 # (3; 0 skips), GWBENCH_PROFILE (1; 0 skips), REXEC_BIN
 # (_output/bin/kubectl-rexec), GATEWAY_BIN (_output/bin/rexec-gateway),
@@ -219,7 +219,9 @@ done
 [ -n "$policy_in_force" ] || die "dev's plain kubectl exec was still allowed after a minute: the ValidatingAdmissionPolicy is not in force"
 
 # --- idle sessions (first: a fresh gateway per protocol) ------------------------
-for proto in websocket spdy; do
+idle_protos="websocket spdy"
+if ((IDLE < 2)); then idle_protos=""; fi # GWBENCH_IDLE=0 (or 1) skips them
+for proto in $idle_protos; do
 	start_gateway websocket
 	heap=()
 	if [ "$PROFILE" = 1 ]; then heap=(-heap-profile "$PROF/heap-idle-$proto.pprof"); fi
