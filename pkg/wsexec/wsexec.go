@@ -206,7 +206,11 @@ func (s *session) route(ctx context.Context, id byte, r io.Reader, buf []byte) e
 	case chStdout:
 		return s.copyOut(ctx, id, s.opts.Stdout, r, buf)
 	case chStderr:
-		return s.copyOut(ctx, id, s.opts.Stderr, r, buf)
+		stderr := s.opts.Stderr
+		if s.opts.Tty {
+			stderr = nil // a terminal has no stderr: client-go opens none
+		}
+		return s.copyOut(ctx, id, stderr, r, buf)
 	case chError:
 		if _, err := io.Copy(&s.status, io.LimitReader(r, int64(maxStatus-s.status.Len()))); err != nil {
 			return err
