@@ -179,8 +179,8 @@ func TestHalfCloseAfterIdle(t *testing.T) {
 // ping periods and a second) lives on the pongs.
 func TestHeartbeat(t *testing.T) {
 	srv := testserver.Start(t, options())
-	e := newExec(t, srv, &corev1.PodExecOptions{Command: []string{"sh", "-c", "sleep 2.5; echo done"}, Stdout: true})
-	e.PingPeriod = 50 * time.Millisecond // read timeout 1.6 s
+	e := newExec(t, srv, &corev1.PodExecOptions{Command: []string{"sh", "-c", "sleep 5; echo done"}, Stdout: true})
+	e.PingPeriod = 200 * time.Millisecond // read timeout 3.4 s: seventeen pongs must miss to fail
 	var out bytes.Buffer
 	if err := e.StreamWithContext(ctxFor(t), remotecommand.StreamOptions{Stdout: &out}); err != nil || out.String() != "done\n" {
 		t.Fatalf("err %v output %q", err, out.String())
