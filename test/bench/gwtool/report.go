@@ -37,6 +37,7 @@ var targets = []struct {
 	{"keys_p50", target{"ms", "", nil}},
 	{"idle_rss", target{"KiB", "<= 1024 KiB per session", func(g, _ float64) bool { return g <= 1024 }}},
 	{"idle_heap", target{"KiB", "<= 1024 KiB per session", func(g, _ float64) bool { return g <= 1024 }}},
+	{"idle_goroutines", target{"goroutines", "", nil}},
 	{"idle", target{"KiB", "", nil}},
 	{"cpu", target{"s/GiB", "", nil}},
 	{"up_throughput", target{"MiB/s", "", nil}},
