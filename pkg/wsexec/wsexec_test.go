@@ -4,14 +4,18 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/pem"
 	"errors"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	gwebsocket "github.com/gorilla/websocket"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -276,5 +280,49 @@ func TestContextCancel(t *testing.T) {
 		}
 	case <-time.After(time.Minute):
 		t.Fatal("no end after cancel")
+	}
+}
+
+// countingWriter counts writes and bytes.
+type countingWriter struct{ writes, bytes int }
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	c.writes++
+	c.bytes += len(p)
+	return len(p), nil
+}
+
+// TestOneWritePerMessage: a 32 KiB message crosses TLS as three records;
+// it must still reach the writer, and the recording, as one write.
+func TestOneWritePerMessage(t *testing.T) {
+	const messages, size = 50, 32 << 10
+	up := gwebsocket.Upgrader{Subprotocols: []string{Protocol}}
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		msg := bytes.Repeat([]byte{'x'}, size+1)
+		msg[0] = chStdout
+		for i := 0; i < messages; i++ {
+			if err := c.WriteMessage(gwebsocket.BinaryMessage, msg); err != nil {
+				return
+			}
+		}
+		_ = c.WriteMessage(gwebsocket.CloseMessage, gwebsocket.FormatCloseMessage(gwebsocket.CloseNormalClosure, ""))
+	}))
+	defer srv.Close()
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	e, err := New(&rest.Config{Host: srv.URL, TLSClientConfig: rest.TLSClientConfig{CAData: ca}}, "GET", srv.URL+"/exec")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out countingWriter
+	if err := e.StreamWithContext(ctxFor(t), remotecommand.StreamOptions{Stdout: &out}); err != nil {
+		t.Fatal(err)
+	}
+	if out.bytes != messages*size || out.writes != messages {
+		t.Fatalf("%d bytes in %d writes, want %d in %d", out.bytes, out.writes, messages*size, messages)
 	}
 }
