@@ -31,6 +31,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/remotecommand"
 	"k8s.io/client-go/transport/websocket"
+	"k8s.io/klog/v2"
 )
 
 // Protocol is the only stream protocol offered. Servers that do not speak
@@ -105,6 +106,7 @@ func (e *Executor) StreamWithContext(ctx context.Context, opts remotecommand.Str
 		return err
 	}
 	defer conn.Close()
+	klog.FromContext(ctx).V(4).Info("Subprotocol negotiated", "protocol", conn.Subprotocol())
 	period := e.PingPeriod
 	if period <= 0 {
 		period = DefaultPingPeriod
