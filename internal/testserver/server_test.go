@@ -25,6 +25,8 @@ import (
 	"k8s.io/client-go/tools/remotecommand"
 	"k8s.io/client-go/util/exec"
 	"k8s.io/streaming/pkg/httpstream"
+
+	"github.com/kubectl-rexec/kubectl-rexec/pkg/wsexec"
 )
 
 func testPod(name string, labels, annotations map[string]string, containers ...string) corev1.Pod {
@@ -68,9 +70,17 @@ func execURL(t *testing.T, cfg *rest.Config, pod string, opts *corev1.PodExecOpt
 }
 
 // newExecutor makes the client-go executor for proto: "spdy", "websocket"
-// or "fallback" (WebSocket first, SPDY on upgrade failure, as kubectl).
+// or "fallback" (WebSocket first, SPDY on upgrade failure, as kubectl); or
+// "wsexec", the plugin's own WebSocket client.
 func newExecutor(t *testing.T, cfg *rest.Config, proto string, u *url.URL) remotecommand.Executor {
 	t.Helper()
+	if proto == "wsexec" {
+		e, err := wsexec.New(cfg, "GET", u.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
 	spdy, err := remotecommand.NewSPDYExecutor(cfg, "POST", u)
 	if err != nil {
 		t.Fatal(err)
@@ -190,7 +200,7 @@ func TestExitCodeAndStreams(t *testing.T) {
 func TestStdinEOFEndsCat(t *testing.T) {
 	srv := Start(t, defaultOptions())
 	input := strings.Repeat("a line of input\n", 4000) + "no newline at the end"
-	for _, proto := range []string{"spdy", "websocket"} {
+	for _, proto := range []string{"spdy", "websocket", "wsexec"} {
 		t.Run(proto, func(t *testing.T) {
 			u := execURL(t, srv.RESTConfig(), "demo", &corev1.PodExecOptions{
 				Command: []string{"cat"}, Stdin: true, Stdout: true, Stderr: true,
@@ -225,7 +235,7 @@ func (q sizeQueue) Next() *remotecommand.TerminalSize {
 
 func TestTTYResize(t *testing.T) {
 	srv := Start(t, defaultOptions())
-	for _, proto := range []string{"spdy", "websocket"} {
+	for _, proto := range []string{"spdy", "websocket", "wsexec"} {
 		t.Run(proto, func(t *testing.T) {
 			u := execURL(t, srv.RESTConfig(), "demo", &corev1.PodExecOptions{
 				// The shell says when it sees the new size, so the line is

@@ -52,9 +52,8 @@ const (
 const (
 	// DefaultPingPeriod is client-go's heartbeat period.
 	DefaultPingPeriod = 5 * time.Second
-	// defaultWriteTimeout bounds every write, as client-go bounds its data
-	// writes.
-	defaultWriteTimeout = 60 * time.Second
+	// writeTimeout bounds every write, as client-go bounds its data writes.
+	writeTimeout = 60 * time.Second
 	// maxStatus bounds the status message kept from the error channel: a
 	// Status is a few hundred bytes, a hostile server must not grow it.
 	maxStatus = 1 << 20
@@ -71,8 +70,9 @@ type Executor struct {
 	// The peer is given up after twelve periods and a second without a
 	// reply, as client-go does.
 	PingPeriod time.Duration
-	// writeTimeout is defaultWriteTimeout but in tests.
-	writeTimeout time.Duration
+	// opened, when set (tests), is called with each new session before any
+	// of its streams moves.
+	opened func(*session)
 }
 
 // New returns an Executor for url (an https:// exec or attach URL) with
@@ -111,11 +111,10 @@ func (e *Executor) StreamWithContext(ctx context.Context, opts remotecommand.Str
 	if period <= 0 {
 		period = DefaultPingPeriod
 	}
-	wt := e.writeTimeout
-	if wt <= 0 {
-		wt = defaultWriteTimeout
+	s := &session{conn: conn, opts: opts, period: period}
+	if e.opened != nil {
+		e.opened(s)
 	}
-	s := &session{conn: conn, opts: opts, period: period, writeTimeout: wt}
 	return s.run(ctx)
 }
 
@@ -124,14 +123,11 @@ type session struct {
 	conn   *gwebsocket.Conn
 	opts   remotecommand.StreamOptions
 	period time.Duration
-	// writeTimeout is given to every write, the half-close included.
-	writeTimeout time.Duration
 
 	// wmu lets one message be written at a time (gorilla allows a single
 	// writer; pings use WriteControl, which needs no lock).
-	wmu    sync.Mutex
-	closed bool // stdin half-closed: no more stdin data
-	id     [1]byte
+	wmu sync.Mutex
+	id  [1]byte
 
 	status     bytes.Buffer // the error channel's message
 	statusDone bool         // a whole status message arrived
@@ -295,14 +291,12 @@ func (s *session) logBrokenCopies(ctx context.Context, err error) {
 	}
 }
 
-// write sends one message on channel id, with its own write deadline.
+// write sends one message on channel id, with its own write deadline: the
+// half-close included, which is what client-go's executor leaves out.
 func (s *session) write(id byte, p []byte) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	if id == chStdin && s.closed {
-		return fmt.Errorf("write on closed stream %d", id)
-	}
-	if err := s.conn.SetWriteDeadline(time.Now().Add(s.writeTimeout)); err != nil {
+	if err := s.conn.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
 		return err
 	}
 	w, err := s.conn.NextWriter(gwebsocket.BinaryMessage)
@@ -321,17 +315,6 @@ func (s *session) write(id byte, p []byte) error {
 	return w.Close()
 }
 
-// closeStdin sends the v5 close signal for stdin: the command sees EOF.
-func (s *session) closeStdin() error {
-	if err := s.write(chClose, []byte{chStdin}); err != nil {
-		return err
-	}
-	s.wmu.Lock()
-	s.closed = true
-	s.wmu.Unlock()
-	return nil
-}
-
 func (s *session) copyStdin(ctx context.Context) {
 	buf := make([]byte, 32*1024)
 	for {
@@ -346,7 +329,8 @@ func (s *session) copyStdin(ctx context.Context) {
 			if err != io.EOF {
 				utilruntime.HandleErrorWithContext(ctx, err, "Copying stdin failed")
 			}
-			_ = s.closeStdin()
+			// The v5 close signal: the command sees the end of its stdin.
+			_ = s.write(chClose, []byte{chStdin})
 			return
 		}
 	}
@@ -378,7 +362,7 @@ func (s *session) heartbeat(stop <-chan struct{}) {
 		case <-stop:
 			return
 		case <-t.C:
-			err := s.conn.WriteControl(gwebsocket.PingMessage, nil, time.Now().Add(s.writeTimeout))
+			err := s.conn.WriteControl(gwebsocket.PingMessage, nil, time.Now().Add(writeTimeout))
 			var ne interface{ Timeout() bool }
 			if err != nil && !errors.Is(err, gwebsocket.ErrCloseSent) && !(errors.As(err, &ne) && ne.Timeout()) {
 				return
