@@ -104,12 +104,18 @@ func (c *trackedConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// Close closes the connection first and ends its context after, as a lost
+// network does: the command's runner learns of it from the context and
+// kills the command, and the exit status it then writes must find the
+// connection already gone (in the other order a cut session could still
+// deliver "exit code 137" to the client, a flake seen in CI).
 func (c *trackedConn) Close() error {
+	err := c.Conn.Close()
 	c.endContext()
 	c.tracker.mu.Lock()
 	delete(c.tracker.conns, c)
 	c.tracker.mu.Unlock()
-	return c.Conn.Close()
+	return err
 }
 
 func (c *trackedConn) endContext() {
