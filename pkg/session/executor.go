@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -198,7 +199,7 @@ func (e *Executor) ExecuteWithContext(ctx context.Context, u *url.URL, config *r
 	}
 	u = route.apply(u)
 
-	fail := func(err error) { s.recordingFailed(err); endedByUs.Store(true); cancel(err) }
+	fail := func(err error) { s.recordingFailed(err); s.endedByUs.Store(true); cancel(err) }
 	opts := remotecommand.StreamOptions{Tty: tty}
 	var gate *echoGate
 	if e.redactsInput(stdin != nil, tty) {
@@ -326,6 +327,9 @@ type live struct {
 	recErr    error
 	signal    os.Signal
 	websocket bool // the WebSocket attempt is (or was) the one in use
+
+	// endedByUs: the session ended its stream itself (quiet.go).
+	endedByUs atomic.Bool
 }
 
 func (s *live) recordingFailed(err error) {
@@ -422,6 +426,7 @@ func (r Route) apply(u *url.URL) *url.URL {
 // stream runs the exec stream: WebSocket first and SPDY when the WebSocket
 // upgrade is refused, as kubectl does.
 func (s *live) stream(ctx context.Context, u *url.URL, opts remotecommand.StreamOptions) error {
+	ctx = withSessionLogger(ctx, &s.endedByUs)
 	config := s.watch.Wrap(s.config)
 	if s.wsFirst {
 		s.setWebSocket(true)
@@ -474,7 +479,7 @@ func (e *Executor) watchSignals(ctx context.Context, s *live, cancel context.Can
 			s.mu.Lock()
 			s.signal = sig
 			s.mu.Unlock()
-			endedByUs.Store(true)
+			s.endedByUs.Store(true)
 			cancel(&InterruptedError{Signal: sig})
 		case <-done:
 		case <-ctx.Done():

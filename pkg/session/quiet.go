@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/go-logr/logr"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/klog/v2"
 )
@@ -38,19 +39,80 @@ type teeError struct{ err error }
 func (e *teeError) Error() string { return e.err.Error() }
 func (e *teeError) Unwrap() error { return e.err }
 
-// endedByUs is set once a session has ended its stream itself (recording
-// failure, signal): the copies failing after that are its doing. A process
-// runs one session, so this need not say which.
-var endedByUs atomic.Bool
-
 // sessionEnded reports whether err is a copy failing because the session
-// ended it.
-func sessionEnded(err error, msg string) bool {
+// ended it. endedByUs says the session has ended its stream itself
+// (recording failure, signal): the copies failing after that are its doing,
+// whatever error the closed connection gave them.
+func sessionEnded(err error, msg string, endedByUs bool) bool {
 	if !copyMessages[msg] {
 		return false
 	}
 	var te *teeError
-	return errors.As(err, &te) || errors.Is(err, context.Canceled) || endedByUs.Load()
+	return errors.As(err, &te) || errors.Is(err, context.Canceled) || endedByUs
+}
+
+// The copy failures reach quietLogError with nothing but the logger the
+// stream was given (client-go passes a logger, not the context), and a
+// gateway runs many sessions in one process. So each session hands its
+// stream a logger whose sink carries the session's own "ended by us" flag:
+// one session ending its stream silences its own copies, not another's.
+
+// sessionSink is the sink of a session's logger: it logs through the
+// session's original logger and carries the session's flag.
+type sessionSink struct {
+	inner logr.LogSink // orig's sink, one call deeper for this wrapper
+	orig  logr.Logger
+	ended *atomic.Bool
+}
+
+// withSessionLogger returns ctx with a logger that marks its copy failures
+// as the session's, whose flag is ended.
+func withSessionLogger(ctx context.Context, ended *atomic.Bool) context.Context {
+	orig := klog.FromContext(ctx)
+	sink := orig.GetSink()
+	if sink == nil {
+		return ctx // a discarding logger: nothing would be logged anyway
+	}
+	inner := sink
+	if cd, ok := sink.(logr.CallDepthLogSink); ok {
+		inner = cd.WithCallDepth(1)
+	}
+	return klog.NewContext(ctx, logr.New(&sessionSink{inner: inner, orig: orig, ended: ended}))
+}
+
+// sessionOf returns the original logger behind logger and whether its
+// session has ended its stream; a logger that is no session's is itself,
+// not ended.
+func sessionOf(logger logr.Logger) (logr.Logger, bool) {
+	if s, ok := logger.GetSink().(*sessionSink); ok {
+		return s.orig, s.ended.Load()
+	}
+	return logger, false
+}
+
+// Init does nothing: the inner sink was initialised with its own logger,
+// and initialising it again would move the caller it names.
+func (s *sessionSink) Init(logr.RuntimeInfo)                 {}
+func (s *sessionSink) Enabled(level int) bool                { return s.inner.Enabled(level) }
+func (s *sessionSink) Info(level int, msg string, kv ...any) { s.inner.Info(level, msg, kv...) }
+func (s *sessionSink) Error(err error, msg string, kv ...any) {
+	s.inner.Error(err, msg, kv...)
+}
+
+func (s *sessionSink) WithValues(kv ...any) logr.LogSink {
+	return &sessionSink{inner: s.inner.WithValues(kv...), orig: s.orig.WithValues(kv...), ended: s.ended}
+}
+
+func (s *sessionSink) WithName(name string) logr.LogSink {
+	return &sessionSink{inner: s.inner.WithName(name), orig: s.orig.WithName(name), ended: s.ended}
+}
+
+func (s *sessionSink) WithCallDepth(depth int) logr.LogSink {
+	cd, ok := s.inner.(logr.CallDepthLogSink)
+	if !ok {
+		return s
+	}
+	return &sessionSink{inner: cd.WithCallDepth(depth), orig: s.orig.WithCallDepth(depth), ended: s.ended}
 }
 
 var quietOnce sync.Once
@@ -79,10 +141,11 @@ func quietStreamCopies() {
 // handlers, so the call depth it logs at names the same caller, and its
 // lines are kubectl's to the byte.
 func quietLogError(ctx context.Context, err error, msg string, keysAndValues ...any) {
-	if sessionEnded(err, msg) {
+	logger, endedByUs := sessionOf(klog.FromContext(ctx))
+	if sessionEnded(err, msg, endedByUs) {
 		return
 	}
-	logger := klog.FromContext(ctx).WithCallDepth(3)
+	logger = logger.WithCallDepth(3)
 	logger = klog.LoggerWithName(logger, "UnhandledError")
 	logger.Error(err, msg, keysAndValues...) //nolint:logcheck // as upstream
 }

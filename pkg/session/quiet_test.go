@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -41,33 +42,40 @@ func TestQuietStreamCopies(t *testing.T) {
 		{errors.New("read tcp: connection reset by peer"), "Copying stdout failed", true},
 		{&teeError{diskFull}, "Encoding terminal size failed", true},
 	}
-	// Once the session has ended the stream, a copy failing on the
-	// connection it closed is its doing too.
+	for _, c := range cases {
+		check(t, &logged, klog.Background(), c.err, c.msg, c.logged)
+	}
+
+	// Once a session has ended its stream, a copy failing on the
+	// connection it closed is its doing too; not another session's, in
+	// the same process (the gateway's).
 	closed := errors.New("next reader: read tcp 127.0.0.1:56166->127.0.0.1:43505: use of closed network connection")
-	cases = append(cases, struct {
-		err    error
-		msg    string
-		logged bool
-	}{closed, "Copying stderr failed", true})
-	defer endedByUs.Store(false)
-	for i, c := range cases {
-		if i == len(cases)-1 {
-			check(t, &logged, c.err, c.msg, true)
-			endedByUs.Store(true)
-			check(t, &logged, c.err, c.msg, false)
-			continue
-		}
-		check(t, &logged, c.err, c.msg, c.logged)
+	var endedA, endedB atomic.Bool
+	a := klog.FromContext(withSessionLogger(context.Background(), &endedA))
+	b := klog.FromContext(withSessionLogger(context.Background(), &endedB))
+	check(t, &logged, a, closed, "Copying stderr failed", true)
+	endedA.Store(true)
+	check(t, &logged, a, closed, "Copying stderr failed", false)
+	check(t, &logged, b, closed, "Copying stderr failed", true)
+	check(t, &logged, a.WithValues("k", "v"), closed, "Copying stdout failed", false)
+	check(t, &logged, b, errors.New("read tcp: connection reset by peer"), "Copying stdout failed", true)
+
+	// Other lines through a session's logger name their caller too.
+	logged.Reset()
+	b.Info("Subprotocol negotiated")
+	klog.Flush()
+	if !strings.Contains(logged.String(), "quiet_test.go:") || !strings.Contains(logged.String(), "Subprotocol negotiated") {
+		t.Errorf("a session logger's line is %q, want it at its caller in quiet_test.go", logged.String())
 	}
 }
 
-func check(t *testing.T, logged *bytes.Buffer, err error, msg string, want bool) {
+func check(t *testing.T, logged *bytes.Buffer, logger klog.Logger, err error, msg string, want bool) {
 	t.Helper()
 	logged.Reset()
-	utilruntime.HandleErrorWithLogger(klog.Background(), err, msg)
+	utilruntime.HandleErrorWithLogger(logger, err, msg)
 	klog.Flush()
 	if got := strings.Contains(logged.String(), msg); got != want {
-		t.Errorf("%q (%v, ended by us %v): logged %v, want %v; log %q", msg, err, endedByUs.Load(), got, want, logged.String())
+		t.Errorf("%q (%v): logged %v, want %v; log %q", msg, err, got, want, logged.String())
 	}
 	// A line that is logged names its caller, as kubectl's do (the e2e
 	// tests compare rexec's stderr with kubectl's).
