@@ -163,9 +163,6 @@ func (s *session) readLoop(ctx context.Context) error {
 	s.conn.SetPongHandler(func(string) error {
 		return s.conn.SetReadDeadline(time.Now().Add(timeout))
 	})
-	// 64 KiB holds a whole message of the API server's (32 KiB and the
-	// channel byte) with room to spare: one write per message.
-	buf := make([]byte, 64*1024)
 	for {
 		// The deadline runs from here, not from the last pong: time spent
 		// writing to a slow terminal is not the peer's silence.
@@ -183,11 +180,21 @@ func (s *session) readLoop(ctx context.Context) error {
 		if kind != gwebsocket.BinaryMessage {
 			return s.end(ctx, fmt.Errorf("unexpected message type: %d", kind))
 		}
-		if err := s.dispatch(ctx, r, buf); err != nil {
+		// The buffer is taken once a message has come and given back once
+		// it is written: an idle session (the gateway holds hundreds)
+		// holds none.
+		bp := messageBuffers.Get().(*[]byte)
+		err = s.dispatch(ctx, r, *bp)
+		messageBuffers.Put(bp)
+		if err != nil {
 			return s.end(ctx, err)
 		}
 	}
 }
+
+// messageBuffers hold a whole message of the API server's (32 KiB and the
+// channel byte) with room to spare: one write per message.
+var messageBuffers = sync.Pool{New: func() any { b := make([]byte, 64*1024); return &b }}
 
 // dispatch reads one message, its channel byte first.
 func (s *session) dispatch(ctx context.Context, r io.Reader, buf []byte) error {
@@ -315,8 +322,17 @@ func (s *session) write(id byte, p []byte) error {
 	return w.Close()
 }
 
+// Stdin is read into a buffer that starts small and grows to
+// maxStdinRead once a read fills it: a typed line needs a few bytes, an
+// upload (tar into the pod) gets 32 KiB messages, and an idle session,
+// blocked in Read, holds little.
+const (
+	minStdinRead = 4 << 10
+	maxStdinRead = 32 << 10
+)
+
 func (s *session) copyStdin(ctx context.Context) {
-	buf := make([]byte, 32*1024)
+	buf := make([]byte, minStdinRead)
 	for {
 		n, err := s.opts.Stdin.Read(buf)
 		if n > 0 {
@@ -324,6 +340,9 @@ func (s *session) copyStdin(ctx context.Context) {
 				// The connection is gone; the read loop reports why.
 				return
 			}
+		}
+		if n == len(buf) && len(buf) < maxStdinRead {
+			buf = make([]byte, 2*len(buf))
 		}
 		if err != nil {
 			if err != io.EOF {

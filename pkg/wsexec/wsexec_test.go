@@ -263,3 +263,54 @@ func TestOneWritePerMessage(t *testing.T) {
 		t.Fatalf("%d bytes in %d writes, want %d in %d", out.bytes, out.writes, messages*size, messages)
 	}
 }
+
+// TestStdinMessages: stdin is read into a buffer that starts small, for
+// an idle session's sake, and grows: an upload still goes out in 32 KiB
+// messages, whole and in order.
+func TestStdinMessages(t *testing.T) {
+	input := make([]byte, 1<<20)
+	for i := range input {
+		input[i] = byte(i * 7)
+	}
+	type received struct {
+		data     []byte
+		messages int
+	}
+	result := make(chan received, 1)
+	up := gwebsocket.Upgrader{Subprotocols: []string{Protocol}}
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		var got bytes.Buffer
+		messages := 0
+		for {
+			_, msg, err := c.ReadMessage()
+			if err != nil || len(msg) == 0 || msg[0] == chClose {
+				break
+			}
+			if msg[0] == chStdin {
+				messages++
+				got.Write(msg[1:])
+			}
+		}
+		result <- received{got.Bytes(), messages}
+		_ = c.WriteMessage(gwebsocket.CloseMessage, gwebsocket.FormatCloseMessage(gwebsocket.CloseNormalClosure, ""))
+	}))
+	defer srv.Close()
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	e, err := New(&rest.Config{Host: srv.URL, TLSClientConfig: rest.TLSClientConfig{CAData: ca}}, "GET", srv.URL+"/exec")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.StreamWithContext(ctxFor(t), remotecommand.StreamOptions{Stdin: bytes.NewReader(input), Stdout: io.Discard}); err != nil {
+		t.Fatal(err)
+	}
+	got := <-result
+	// 4, 8 and 16 KiB, then 32 KiB messages.
+	if want := 3 + (len(input)-28<<10+maxStdinRead-1)/maxStdinRead; !bytes.Equal(got.data, input) || got.messages != want {
+		t.Fatalf("server got %d bytes (equal %v) in %d messages, want %d in %d", len(got.data), bytes.Equal(got.data, input), got.messages, len(input), want)
+	}
+}
