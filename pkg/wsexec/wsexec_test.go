@@ -229,10 +229,10 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// TestOneWritePerMessage: a 32 KiB message crosses TLS as three records;
-// it must still reach the writer, and the recording, as one write.
-func TestOneWritePerMessage(t *testing.T) {
-	const messages, size = 50, 32 << 10
+// tlsPeer starts a WebSocket v5 peer over TLS that hands each upgraded
+// connection to serve, and returns an Executor for it.
+func tlsPeer(t *testing.T, serve func(*gwebsocket.Conn)) *Executor {
+	t.Helper()
 	up := gwebsocket.Upgrader{Subprotocols: []string{Protocol}}
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := up.Upgrade(w, r, nil)
@@ -240,6 +240,22 @@ func TestOneWritePerMessage(t *testing.T) {
 			return
 		}
 		defer c.Close()
+		serve(c)
+	}))
+	t.Cleanup(srv.Close)
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	e, err := New(&rest.Config{Host: srv.URL, TLSClientConfig: rest.TLSClientConfig{CAData: ca}}, "GET", srv.URL+"/exec")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// TestOneWritePerMessage: a 32 KiB message crosses TLS as three records;
+// it must still reach the writer, and the recording, as one write.
+func TestOneWritePerMessage(t *testing.T) {
+	const messages, size = 50, 32 << 10
+	e := tlsPeer(t, func(c *gwebsocket.Conn) {
 		msg := bytes.Repeat([]byte{'x'}, size+1)
 		msg[0] = chStdout
 		for i := 0; i < messages; i++ {
@@ -248,13 +264,7 @@ func TestOneWritePerMessage(t *testing.T) {
 			}
 		}
 		_ = c.WriteMessage(gwebsocket.CloseMessage, gwebsocket.FormatCloseMessage(gwebsocket.CloseNormalClosure, ""))
-	}))
-	defer srv.Close()
-	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
-	e, err := New(&rest.Config{Host: srv.URL, TLSClientConfig: rest.TLSClientConfig{CAData: ca}}, "GET", srv.URL+"/exec")
-	if err != nil {
-		t.Fatal(err)
-	}
+	})
 	var out countingWriter
 	if err := e.StreamWithContext(ctxFor(t), remotecommand.StreamOptions{Stdout: &out}); err != nil {
 		t.Fatal(err)
@@ -277,13 +287,7 @@ func TestStdinMessages(t *testing.T) {
 		messages int
 	}
 	result := make(chan received, 1)
-	up := gwebsocket.Upgrader{Subprotocols: []string{Protocol}}
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := up.Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer c.Close()
+	e := tlsPeer(t, func(c *gwebsocket.Conn) {
 		var got bytes.Buffer
 		messages := 0
 		for {
@@ -298,13 +302,7 @@ func TestStdinMessages(t *testing.T) {
 		}
 		result <- received{got.Bytes(), messages}
 		_ = c.WriteMessage(gwebsocket.CloseMessage, gwebsocket.FormatCloseMessage(gwebsocket.CloseNormalClosure, ""))
-	}))
-	defer srv.Close()
-	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
-	e, err := New(&rest.Config{Host: srv.URL, TLSClientConfig: rest.TLSClientConfig{CAData: ca}}, "GET", srv.URL+"/exec")
-	if err != nil {
-		t.Fatal(err)
-	}
+	})
 	if err := e.StreamWithContext(ctxFor(t), remotecommand.StreamOptions{Stdin: bytes.NewReader(input), Stdout: io.Discard}); err != nil {
 		t.Fatal(err)
 	}
