@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kubectl-rexec/kubectl-rexec/pkg/session"
+	"github.com/kubectl-rexec/kubectl-rexec/pkg/wsexec"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -26,7 +27,7 @@ const (
 
 	// webSocketProtocol is the only protocol offered over WebSocket, as
 	// kubectl and rexec do.
-	webSocketProtocol = "v5.channel.k8s.io"
+	webSocketProtocol = wsexec.Protocol
 
 	hopUpgrade = "the exec upgrade (the API server, or a proxy in front of it that does not pass upgrades)"
 	hopStream  = "the exec stream (API server to kubelet to container runtime)"
@@ -45,13 +46,19 @@ func (r *run) execURL(command []string, stdin bool) *url.URL {
 		}, scheme.ParameterCodec).URL()
 }
 
-// executor returns client-go's executor for one protocol, with w watching
-// its upgrade: WebSocket offering v5 only, SPDY offering v5 to v1.
+// executor returns the executor rexec itself streams with, for one
+// protocol, with w watching its upgrade: WebSocket through pkg/wsexec
+// (offering v5 only), SPDY through client-go's (offering v5 to v1). The
+// checks then speak for the client the user runs.
 func (r *run) executor(kind string, command []string, stdin bool, w *session.UpgradeWatcher) (remotecommand.Executor, error) {
 	u := r.execURL(command, stdin)
 	cfg := w.Wrap(r.restConfig)
 	if kind == kindWebSocket {
-		return remotecommand.NewWebSocketExecutorForProtocols(cfg, http.MethodGet, u.String(), webSocketProtocol)
+		ex, err := wsexec.New(cfg, http.MethodGet, u.String())
+		if err != nil {
+			return nil, err
+		}
+		return ex, nil
 	}
 	return remotecommand.NewSPDYExecutor(cfg, http.MethodPost, u)
 }
