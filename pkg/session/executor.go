@@ -193,6 +193,7 @@ func (e *Executor) ExecuteWithContext(ctx context.Context, u *url.URL, config *r
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	ctx, s.endedByUs = withSessionLogger(ctx) // quiet.go
 	if !e.cfg.IgnoreSignals {
 		stopSignals := e.watchSignals(ctx, s, cancel)
 		defer stopSignals()
@@ -329,7 +330,7 @@ type live struct {
 	websocket bool // the WebSocket attempt is (or was) the one in use
 
 	// endedByUs: the session ended its stream itself (quiet.go).
-	endedByUs atomic.Bool
+	endedByUs *atomic.Bool
 }
 
 func (s *live) recordingFailed(err error) {
@@ -426,7 +427,6 @@ func (r Route) apply(u *url.URL) *url.URL {
 // stream runs the exec stream: WebSocket first and SPDY when the WebSocket
 // upgrade is refused, as kubectl does.
 func (s *live) stream(ctx context.Context, u *url.URL, opts remotecommand.StreamOptions) error {
-	ctx = withSessionLogger(ctx, &s.endedByUs)
 	config := s.watch.Wrap(s.config)
 	if s.wsFirst {
 		s.setWebSocket(true)

@@ -56,6 +56,13 @@ func sessionEnded(err error, msg string, endedByUs bool) bool {
 // gateway runs many sessions in one process. So each session hands its
 // stream a logger whose sink carries the session's own "ended by us" flag:
 // one session ending its stream silences its own copies, not another's.
+// Where contextual logging is off (the plugin turns it off, as kubectl
+// does) no logger can carry it; such a process runs one session, and the
+// flag is the process's.
+
+// processEndedByUs is the flag of the sessions whose logger cannot carry
+// their own.
+var processEndedByUs atomic.Bool
 
 // sessionSink is the sink of a session's logger: it logs through the
 // session's original logger and carries the session's flag.
@@ -66,28 +73,34 @@ type sessionSink struct {
 }
 
 // withSessionLogger returns ctx with a logger that marks its copy failures
-// as the session's, whose flag is ended.
-func withSessionLogger(ctx context.Context, ended *atomic.Bool) context.Context {
+// as a new session's, and the flag the session sets when it ends its
+// stream itself.
+func withSessionLogger(ctx context.Context) (context.Context, *atomic.Bool) {
 	orig := klog.FromContext(ctx)
 	sink := orig.GetSink()
 	if sink == nil {
-		return ctx // a discarding logger: nothing would be logged anyway
+		return ctx, new(atomic.Bool) // a discarding logger: nothing is logged anyway
 	}
 	inner := sink
 	if cd, ok := sink.(logr.CallDepthLogSink); ok {
 		inner = cd.WithCallDepth(1)
 	}
-	return klog.NewContext(ctx, logr.New(&sessionSink{inner: inner, orig: orig, ended: ended}))
+	ended := new(atomic.Bool)
+	marked := klog.NewContext(ctx, logr.New(&sessionSink{inner: inner, orig: orig, ended: ended}))
+	if _, ok := klog.FromContext(marked).GetSink().(*sessionSink); !ok {
+		return ctx, &processEndedByUs // contextual logging is off
+	}
+	return marked, ended
 }
 
 // sessionOf returns the original logger behind logger and whether its
 // session has ended its stream; a logger that is no session's is itself,
-// not ended.
+// with the process's flag.
 func sessionOf(logger logr.Logger) (logr.Logger, bool) {
 	if s, ok := logger.GetSink().(*sessionSink); ok {
 		return s.orig, s.ended.Load()
 	}
-	return logger, false
+	return logger, processEndedByUs.Load()
 }
 
 // Init does nothing: the inner sink was initialised with its own logger,

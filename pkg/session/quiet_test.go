@@ -6,7 +6,6 @@ import (
 	"errors"
 	"flag"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -50,15 +49,31 @@ func TestQuietStreamCopies(t *testing.T) {
 	// connection it closed is its doing too; not another session's, in
 	// the same process (the gateway's).
 	closed := errors.New("next reader: read tcp 127.0.0.1:56166->127.0.0.1:43505: use of closed network connection")
-	var endedA, endedB atomic.Bool
-	a := klog.FromContext(withSessionLogger(context.Background(), &endedA))
-	b := klog.FromContext(withSessionLogger(context.Background(), &endedB))
+	ctxA, endedA := withSessionLogger(context.Background())
+	ctxB, _ := withSessionLogger(context.Background())
+	a, b := klog.FromContext(ctxA), klog.FromContext(ctxB)
 	check(t, &logged, a, closed, "Copying stderr failed", true)
 	endedA.Store(true)
 	check(t, &logged, a, closed, "Copying stderr failed", false)
 	check(t, &logged, b, closed, "Copying stderr failed", true)
 	check(t, &logged, a.WithValues("k", "v"), closed, "Copying stdout failed", false)
 	check(t, &logged, b, errors.New("read tcp: connection reset by peer"), "Copying stdout failed", true)
+
+	// With contextual logging off, as the plugin runs (like kubectl), no
+	// logger carries a session: the process's one session has the
+	// process's flag.
+	klog.EnableContextualLogging(false)
+	ctxP, endedP := withSessionLogger(context.Background())
+	klog.EnableContextualLogging(true)
+	if endedP != &processEndedByUs {
+		t.Fatal("with contextual logging off, a session's flag is not the process's")
+	}
+	defer processEndedByUs.Store(false)
+	check(t, &logged, klog.FromContext(ctxP), closed, "Copying stderr failed", true)
+	endedP.Store(true)
+	check(t, &logged, klog.FromContext(ctxP), closed, "Copying stderr failed", false)
+	check(t, &logged, klog.Background(), closed, "Copying stderr failed", false)
+	processEndedByUs.Store(false)
 
 	// Other lines through a session's logger name their caller too.
 	logged.Reset()
