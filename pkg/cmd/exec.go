@@ -143,6 +143,7 @@ func (o *execOptions) run(f cmdutil.Factory, cmd *cobra.Command, args []string) 
 	o.Executor = ex
 	o.InterruptParent = ex.InterruptParent()
 	err = o.Run()
+	err = explainDirectRefusal(o.via, err)
 	ex.ReportPath()
 	if up != nil && ex.Path() != "" {
 		up.finish(ex.Path())

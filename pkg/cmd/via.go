@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -89,4 +90,18 @@ func gatewayInstalled(ctx context.Context, client kubernetes.Interface) (bool, e
 		return false, nil
 	}
 	return false, err
+}
+
+// explainDirectRefusal adds what to do to the API server's refusal of an
+// exec upgrade under the shipped policy (deploy/base/policy.yaml), whose
+// message tells the user to use kubectl rexec: one who ran it with --via
+// direct needs to hear that the flag is what went around the gateway.
+func explainDirectRefusal(via string, err error) error {
+	if via != viaDirect || err == nil {
+		return err
+	}
+	if msg := err.Error(); !strings.Contains(msg, "forbidden") || !strings.Contains(msg, "use `kubectl rexec`") {
+		return err
+	}
+	return fmt.Errorf("%w\n--via direct goes around the rexec gateway, which this cluster requires: run the command again without --via direct", err)
 }

@@ -36,7 +36,7 @@ const policyMessage = "use `kubectl rexec`"
 
 // TestPlainExecRefused: real kubectl exec, as a user who may exec, is
 // refused by the shipped policy with its message, on both protocols; so is
-// attach.
+// attach, and so is kubectl rexec --via direct.
 func TestPlainExecRefused(t *testing.T) {
 	eachProto(t, func(t *testing.T, websocket bool) {
 		r := kubectlExec(t, alice, websocket, nil, target, "--", "echo", "should not run")
@@ -48,6 +48,16 @@ func TestPlainExecRefused(t *testing.T) {
 	if r.code == 0 || !strings.Contains(r.stderr, policyMessage) {
 		t.Fatalf("plain kubectl attach: exit %d, stderr %q; want refused with %q", r.code, r.stderr, policyMessage)
 	}
+	// kubectl rexec --via direct is refused the same way, and names the
+	// flag that went around the gateway.
+	t.Run("rexec-via-direct", func(t *testing.T) {
+		eachProto(t, func(t *testing.T, websocket bool) {
+			r, _ := rexecRun(t, alice, websocket, nil, "--via", "direct", target, "--", "echo", "should not run")
+			if r.code != 1 || strings.Contains(r.stdout, "should not run") || !strings.Contains(r.stderr, policyMessage) || !strings.Contains(r.stderr, "run the command again without --via direct") {
+				t.Fatalf("kubectl rexec --via direct: exit %d, stdout %q, stderr %q; want exit 1, refused with %q and the flag named", r.code, r.stdout, r.stderr, policyMessage)
+			}
+		})
+	})
 }
 
 // TestBreakGlass: the break-glass group gets plain kubectl exec, and the
