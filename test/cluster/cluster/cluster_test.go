@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -196,23 +195,8 @@ func TestHAProxy(t *testing.T) {
 	})
 }
 
-// syncBuffer collects a pty's output while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// syncBuffer collects output while the test reads it.
+type syncBuffer = clustertest.SyncBuffer
 
 func waitOutput(t *testing.T, b *syncBuffer, want string, poke func()) {
 	t.Helper()

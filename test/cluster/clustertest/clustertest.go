@@ -1,6 +1,7 @@
 // Package clustertest holds what the end-to-end test packages of this module
-// share before their first test: the plugin binary under test, the cluster
-// binaries, and whether Debian's HAProxy is there.
+// share: before their first test, the plugin binary under test, the cluster
+// binaries, and whether Debian's HAProxy is there; in a test, a process
+// started with a stdin pipe and its output collected (piped.go).
 package clustertest
 
 import (

@@ -2,15 +2,20 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kubectl-rexec/kubectl-rexec/test/cluster/clustertest"
 )
 
 // idleStdin is how long TestStdinClosedAfterIdleMinute leaves stdin without
-// a byte before closing it: past client-go's 60 s write deadline.
+// a byte before closing it: past client-go's 60 s write deadline. The remote
+// command keeps that silence (sleep) and says when it is over, so the test
+// waits on its word, not on a clock of its own.
 const idleStdin = 65 * time.Second
 
 // TestStdinClosedAfterIdleMinute: `-i` with a pipe whose writer falls
@@ -26,28 +31,23 @@ func TestStdinClosedAfterIdleMinute(t *testing.T) {
 		t.Run(p.name, func(t *testing.T) {
 			t.Parallel()
 			dir := privateDir(t)
-			argv := []string{"sh", "-c", "read line; echo got-$line; cat; echo eof; exit 6"}
+			argv := []string{"sh", "-c", fmt.Sprintf("read line; echo got-$line; sleep %d; echo idle-over; cat; echo eof; exit 6", int(idleStdin.Seconds()))}
 			ctx, cancel := context.WithTimeout(context.Background(), idleStdin+90*time.Second)
 			defer cancel()
 			args := append([]string{"--kubeconfig", tc.AdminKubeconfig, "--record-dir", dir, "-i", defaultPod, "--"}, argv...)
 			cmd := exec.CommandContext(ctx, rexecBin, args...)
 			cmd.WaitDelay = 5 * time.Second
 			cmd.Env = baseEnv(t, p.websocket)
-			stdin, err := cmd.StdinPipe()
+			stdin, out, errb, err := clustertest.StartPiped(cmd)
 			if err != nil {
-				t.Fatal(err)
-			}
-			var out, errb syncBuffer
-			cmd.Stdout, cmd.Stderr = &out, &errb
-			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := io.WriteString(stdin, "hello\n"); err != nil {
 				t.Fatal(err)
 			}
-			waitOutput(t, &out, "got-hello", nil)
-			// The silence is what is under test, not a wait for an event.
-			time.Sleep(idleStdin)
+			waitOutput(t, out, "got-hello", nil)
+			// stdin stays silent until the command has slept idleStdin.
+			waitOutputWithin(t, out, "idle-over", idleStdin+time.Minute, nil)
 			_ = stdin.Close()
 			err = cmd.Wait()
 			code := 0
@@ -56,7 +56,7 @@ func TestStdinClosedAfterIdleMinute(t *testing.T) {
 			} else if err != nil {
 				t.Fatal(err)
 			}
-			if code != 6 || out.String() != "got-hello\neof\n" {
+			if code != 6 || out.String() != "got-hello\nidle-over\neof\n" {
 				t.Fatalf("exit %d stdout %q stderr %q, want the command's exit 6 after its stdin ended", code, out.String(), errb.String())
 			}
 			if strings.Contains(errb.String(), "connection lost") {
@@ -65,7 +65,7 @@ func TestStdinClosedAfterIdleMinute(t *testing.T) {
 			rc := onlyRecording(t, res{stderr: errb.String(), recordDir: dir, recordings: recordingsIn(t, dir)})
 			checkRecording(t, rc, wantRec{
 				kubeconfig: tc.AdminKubeconfig, proto: p, pod: defaultPod, container: "main", argv: argv, stdin: true,
-				stdout: []byte("got-hello\neof\n"), stderr: []byte{}, input: []byte("hello\n"), exit: 6,
+				stdout: []byte("got-hello\nidle-over\neof\n"), stderr: []byte{}, input: []byte("hello\n"), exit: 6,
 			})
 		})
 	}

@@ -1,45 +1,36 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
 	"os/exec"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/creack/pty"
+	"github.com/kubectl-rexec/kubectl-rexec/test/cluster/clustertest"
 )
 
 // ttyScript prints the remote terminal and its size, then the size again on
 // every line read, and exits 4 on "q".
 const ttyScript = `tty; stty size; while read l; do stty size; [ "$l" = q ] && exit 4; done`
 
-// syncBuffer collects a pty's output while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// syncBuffer collects output while the test reads it.
+type syncBuffer = clustertest.SyncBuffer
 
 func waitOutput(t *testing.T, b *syncBuffer, want string, poke func()) {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
+	waitOutputWithin(t, b, want, time.Minute, poke)
+}
+
+// waitOutputWithin is waitOutput for output that comes later than a minute
+// (a remote command that first holds the session silent).
+func waitOutputWithin(t *testing.T, b *syncBuffer, want string, bound time.Duration, poke func()) {
+	t.Helper()
+	deadline := time.Now().Add(bound)
 	for !strings.Contains(b.String(), want) {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %q; screen so far %q", want, b.String())

@@ -59,18 +59,13 @@ func startRexecProto(t *testing.T, user string, websocket bool, args ...string) 
 	}
 	cmd := exec.Command(rexecBin, append([]string{"--kubeconfig", users[user], "--record-dir", dir}, args...)...)
 	cmd.Env = baseEnv(t, websocket)
-	stdin, err := cmd.StdinPipe()
+	stdin, out, errb, err := clustertest.StartPiped(cmd)
 	if err != nil {
-		t.Fatal(err)
-	}
-	var out, errb syncBuffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() })
 	waitFor(t, "the remote command to start", func() bool { return strings.Contains(out.String(), "started") })
-	return cmd, stdin, &out, &errb, dir
+	return cmd, stdin, out, errb, dir
 }
 
 // exitOf waits for cmd and returns its exit code.
@@ -351,7 +346,9 @@ func TestGatewayDown(t *testing.T) {
 
 // idleFor is how long TestIdleSession leaves a session without a byte:
 // past client-go's WebSocket heartbeat deadline (12 pings 5s apart, plus
-// a second), so that a gateway which does not answer pings fails it.
+// a second), so that a gateway which does not answer pings fails it. The
+// remote command keeps that silence (sleep) and then says so: the test
+// waits on its word, not on a clock of its own.
 const idleFor = 70 * time.Second
 
 // TestIdleSession: a session that moves no byte for over a minute, as an
@@ -366,9 +363,10 @@ func TestIdleSession(t *testing.T) {
 		for _, end := range []string{"type", "close"} {
 			t.Run(p.name+"/"+end, func(t *testing.T) {
 				t.Parallel()
-				script := "echo started; read line; echo got-$line"
+				idle := fmt.Sprintf("sleep %d; echo idle-over", int(idleFor.Seconds()))
+				script := "echo started; " + idle + "; read line; echo got-$line"
 				if end == "close" {
-					script = "echo started; read line; echo got-$line; cat; echo eof"
+					script = "echo started; read line; echo got-$line; " + idle + "; cat; echo eof"
 				}
 				cmd, stdin, out, errb, dir := startRexecProto(t, alice, p.websocket, "-i", target, "--", "sh", "-c", script)
 				// The client's own protocol, which the heartbeat belongs to.
@@ -384,8 +382,8 @@ func TestIdleSession(t *testing.T) {
 					waitFor(t, "the answer before the idle time", func() bool { return strings.Contains(out.String(), "got-hello") })
 					want = "eof"
 				}
-				// The idleness is what is under test, not a wait for an event.
-				time.Sleep(idleFor)
+				// No byte either way until the command has slept idleFor.
+				waitForWithin(t, "the end of the idle time", idleFor+time.Minute, func() bool { return strings.Contains(out.String(), "idle-over") })
 				if end == "type" {
 					if _, err := io.WriteString(stdin, "hello\n"); err != nil {
 						t.Fatalf("writing after %v idle: %v; stderr %q", idleFor, err, errb.String())
